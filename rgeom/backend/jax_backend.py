@@ -1,0 +1,59 @@
+"""The JAX backend.
+
+rgeom never flips ``jax_enable_x64``: that is process-wide state owned by the user. Without it
+JAX computes in float32, and rgeom's results say so (``dtype`` fields). Enable it yourself,
+e.g. ``jax.config.update("jax_enable_x64", True)``, for float64 work.
+"""
+
+import numpy as onp
+
+from ._base import Backend
+
+
+class JaxBackend(Backend):
+    """Forward-over-reverse JAX transformations; ``jit`` is :func:`jax.jit`."""
+
+    name = "jax"
+
+    def __init__(self):
+        import jax
+        import jax.numpy as jnp
+
+        self._jax = jax
+        self.xp = jnp
+
+    def owns(self, x):
+        return isinstance(x, self._jax.Array)
+
+    def asarray(self, x, dtype=None):
+        if isinstance(x, self._jax.Array):
+            return x if dtype is None else x.astype(dtype)
+        a = onp.asarray(x)
+        if dtype is None and a.dtype.kind not in "fc":
+            dtype = onp.float64
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_numpy(self, x):
+        return onp.array(x)
+
+    def value_and_grad(self, f, x):
+        return self._jax.value_and_grad(f)(x)
+
+    def grad(self, f, x):
+        return self._jax.grad(f)(x)
+
+    def jvp(self, f, x, v):
+        return self._jax.jvp(f, (x,), (v,))
+
+    def vjp(self, f, x, w):
+        value, pullback = self._jax.vjp(f, x)
+        return value, pullback(w)[0]
+
+    def jacobian(self, f, x):
+        return self._jax.jacfwd(f)(x)
+
+    def hessian(self, f, x):
+        return self._jax.hessian(f)(x)
+
+    def jit(self, f):
+        return self._jax.jit(f)

@@ -1,0 +1,24 @@
+"""Metric fields θ ↦ G(θ) and their operators at a point.
+
+``metric.at(θ)`` returns an operator with ``mv``, ``solve``, ``logdet`` and ``as_matrix``;
+``metric.matvec(θ, u)`` is differentiable in θ (what the Christoffel contractions use).
+"""
+
+from .base import Metric, MetricAt, check_spd_matrix
+from .christoffel import christoffel, christoffel_contract, hessian_correction
+from .pullback import Pullback
+from .simple import Dense, Diagonal, Euclidean
+
+__all__ = [
+    "Metric", "MetricAt", "Euclidean", "Diagonal", "Dense", "Pullback", "check_spd_matrix",
+    "christoffel", "christoffel_contract", "hessian_correction",
+]
+
+
+def __getattr__(name):
+    # The geomstats adapter imports geomstats (slow, and patched for new NumPy) only on use.
+    if name in ("from_geomstats", "to_geomstats", "GeomstatsMetric"):
+        from . import geomstats_adapter
+
+        return getattr(geomstats_adapter, name)
+    raise AttributeError(f"module 'rgeom.metrics' has no attribute {name!r}")

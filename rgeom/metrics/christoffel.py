@@ -1,0 +1,88 @@
+"""Levi-Civita Christoffel symbols, matrix-free and (for small d) dense.
+
+Conventions (``design.md`` §1): ``Γᵏᵢⱼ = ½ Gᵏˡ (∂ᵢ Gₗⱼ + ∂ⱼ Gₗᵢ − ∂ₗ Gᵢⱼ)``. The contractions
+below never form a d×d×d array: ``D_u G`` is one JVP of ``θ ↦ G(θ) x`` and ``∇θ⟨a, G(θ) b⟩``
+one gradient.
+"""
+
+from .._checks import check_dense_size, check_vector
+from ..backend import get_backend
+
+
+def _dG(metric, theta, direction, x, bk):
+    """``(D_direction G) x``: directional derivative of ``θ ↦ G(θ) x``."""
+    return bk.jvp(lambda t: metric.matvec(t, x), theta, direction)[1]
+
+
+def _grad_inner(metric, theta, a, b, bk):
+    """``∇θ ⟨a, G(θ) b⟩`` with ``a, b`` held fixed."""
+    return bk.grad(lambda t: bk.xp.sum(a * metric.matvec(t, b)), theta)
+
+
+def christoffel_contract(metric, theta, u, v):
+    """``Γ(u, v)ᵏ = Γᵏᵢⱼ uⁱ vʲ``, a vector of shape ``(d,)``, matrix-free.
+
+    ``Γ(u, v) = ½ G⁻¹ [ (D_u G) v + (D_v G) u − ∇θ⟨u, G(θ) v⟩ ]``. Geodesics solve
+    ``θ̈ = −Γ(θ̇, θ̇)``.
+
+    Examples
+    --------
+    >>> import numpy as np, rgeom
+    >>> G = rgeom.pullback(rgeom.metrics.Euclidean(2), rgeom.maps.Polar())
+    >>> e_phi = np.array([0.0, 1.0])
+    >>> rgeom.metrics.christoffel_contract(G, np.array([2.0, 0.0]), e_phi, e_phi).round(12).tolist()
+    [-2.0, 0.0]
+    """
+    bk = get_backend(metric.backend, theta, u, v)
+    if metric.constant:
+        return bk.xp.zeros_like(u)
+    rhs = _dG(metric, theta, u, v, bk) + _dG(metric, theta, v, u, bk) - _grad_inner(metric, theta, u, v, bk)
+    return 0.5 * metric.at(theta).solve(rhs)
+
+
+def hessian_correction(metric, theta, grad, v):
+    """``(Γᵏᵢⱼ ∂ₖL) vʲ`` as a covector of shape ``(d,)``, for ``grad = ∇L(θ)``; matrix-free.
+
+    With ``w = G⁻¹ ∇L``: ``½ [ ∇θ⟨w, G(θ) v⟩ + (D_v G) w − (D_w G) v ]``. The Riemannian Hessian
+    applied to ``v`` is ``∇²L v`` minus this.
+    """
+    bk = get_backend(metric.backend, theta, grad, v)
+    if metric.constant:
+        return bk.xp.zeros_like(v)
+    w = metric.at(theta).solve(grad)
+    return 0.5 * (_grad_inner(metric, theta, w, v, bk) + _dG(metric, theta, v, w, bk) - _dG(metric, theta, w, v, bk))
+
+
+def christoffel(metric, theta, *, max_dense_dim=64):
+    """The dense array ``Γ[k, i, j] = Γᵏᵢⱼ`` at ``theta``, shape ``(d, d, d)`` (small ``d``).
+
+    Built from the dense Jacobian of ``θ ↦ G(θ)``; an independent route from
+    :func:`christoffel_contract`, and the form geomstats uses.
+
+    Parameters
+    ----------
+    metric : Metric
+    theta : array, shape (d,)
+    max_dense_dim : int
+        Refuse (``DenseSizeError``) above this dimension; the array has ``d³`` entries.
+
+    Examples
+    --------
+    >>> import autograd.numpy as np, rgeom
+    >>> half_plane = rgeom.metrics.Dense(lambda th: np.eye(2) / th[1] ** 2)
+    >>> Gam = rgeom.christoffel(half_plane, np.array([0.0, 2.0]))
+    >>> float(Gam[1, 1, 1]), float(Gam[0, 0, 1]), float(Gam[1, 0, 0])    # -1/y, -1/y, 1/y
+    (-0.5, -0.5, 0.5)
+    """
+    theta = check_vector(theta, "theta", metric.dim)
+    d = theta.shape[0]
+    check_dense_size(d, max_dense_dim, "christoffel")
+    bk = get_backend(metric.backend, theta)
+    xp = bk.xp
+    if metric.constant:
+        return xp.zeros((d, d, d), dtype=theta.dtype)
+    dG = bk.jacobian(metric.matrix, theta)  # dG[l, j, i] = ∂ᵢ Gₗⱼ
+    ginv = xp.linalg.inv(metric.at(theta).as_matrix())
+    # Γₗᵢⱼ (first kind) = ½ (∂ᵢ Gₗⱼ + ∂ⱼ Gₗᵢ − ∂ₗ Gᵢⱼ)
+    first_kind = 0.5 * (xp.einsum("lji->lij", dG) + dG - xp.einsum("ijl->lij", dG))
+    return xp.einsum("kl,lij->kij", ginv, first_kind)
