@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._checks import check_dense_size
 from ..backend import get_backend
 from ..errors import ShapeError, SingularJacobianError
 from .base import MAX_JACOBIAN_CONDITION, Map
@@ -76,6 +77,7 @@ class Affine(Map):
         return w @ self._c("A_inv", w)
 
     def jacobian(self, psi, *, max_dense_dim=None):
+        check_dense_size(self.dim, max_dense_dim, "Affine.jacobian")
         return self._c("A", psi)
 
     def log_abs_det_jacobian(self, psi):

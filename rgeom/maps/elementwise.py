@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._checks import check_dense_size
 from ..backend import get_backend, namespace
 from ..errors import ShapeError, SingularJacobianError
 from .base import Map
@@ -39,6 +40,7 @@ class Elementwise(Map):
     inverse_vjp = inverse_jvp
 
     def jacobian(self, psi, *, max_dense_dim=None):
+        check_dense_size(psi.shape[0], max_dense_dim, f"{self!r}.jacobian")
         return namespace(psi).diag(self._df(namespace(psi), psi))
 
     def log_abs_det_jacobian(self, psi):
