@@ -1,35 +1,44 @@
 """The ``rgeom`` command line.
 
-``rgeom demo [--json]`` runs the bundled naive-vs-invariant flatness demonstration.
+Each capability registers its own subcommand: a module listed in :data:`COMMANDS` defines
+``register(subparsers)``, which adds a parser whose ``func`` default receives the parsed
+arguments and returns an exit status. Modules are imported only when the CLI starts.
 """
 
 import argparse
+import importlib
 import sys
+
+#: Modules that contribute subcommands (each has ``register(subparsers)``).
+COMMANDS = ("rgeom.demo",)
 
 
 def build_parser():
+    """The argument parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
         prog="rgeom", description="Riemannian-geometry numerics on neural-network parameter spaces."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="naive vs invariant flatness under reparametrizations")
-    demo.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv=None):
-    """Entry point of the ``rgeom`` console script; returns the exit status."""
+    """Entry point of the ``rgeom`` console script; returns the exit status.
+
+    Examples
+    --------
+    >>> from rgeom.cli import build_parser
+    >>> "demo" in build_parser().format_help()
+    True
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    if args.command == "demo":
-        from .demo import run
-
-        run(json_output=args.json)
-        return 0
-    parser.error(f"unknown command {args.command!r}")  # pragma: no cover
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -98,3 +98,10 @@ def run(json_output=False, out=None):
         p(f"   {'':10} invariant {_fmt(r['invariant'])}")
     p("\nThe naive numbers move with the chart; the invariant ones do not.")
     return None
+
+
+def register(subparsers):
+    """Add ``rgeom demo`` to the command line."""
+    p = subparsers.add_parser("demo", help="naive vs invariant flatness under reparametrizations")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=lambda args: run(json_output=args.json))

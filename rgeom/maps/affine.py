@@ -31,8 +31,8 @@ class Affine(Map):
     >>> g = rgeom.maps.Affine([[2.0, 0.0], [1.0, 1.0]], [0.0, 1.0])
     >>> g(np.array([1.0, 1.0])).tolist()
     [2.0, 3.0]
-    >>> round(float(g.log_abs_det_jacobian(np.zeros(2))), 12) == round(np.log(2.0), 12)
-    True
+    >>> print(round(float(g.log_abs_det_jacobian(np.zeros(2))), 9))      # log 2
+    0.693147181
     """
 
     def __init__(self, A, b=None):
