@@ -104,4 +104,4 @@ def register(subparsers):
     """Add ``rgeom demo`` to the command line."""
     p = subparsers.add_parser("demo", help="naive vs invariant flatness under reparametrizations")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(func=lambda args: run(json_output=args.json))
+    p.set_defaults(func=lambda args: run(json_output=args.json) and 0)

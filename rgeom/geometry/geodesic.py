@@ -5,7 +5,7 @@ import scipy.integrate
 
 from .._checks import check_vector
 from ..backend import get_backend
-from ..errors import ConvergenceError
+from ..errors import ConvergenceError, RgeomError
 from ..metrics.christoffel import christoffel_contract
 
 
@@ -52,9 +52,14 @@ def exp(metric, theta, v, *, t=1.0, rtol=1e-11, atol=1e-12, method="DOP853", max
     bk = get_backend(metric.backend, theta, v)
     d = theta.shape[0]
 
-    def rhs(_, y):
+    def rhs(t_now, y):
         x, xd = bk.asarray(y[:d]), bk.asarray(y[d:])
-        acc = bk.to_numpy(christoffel_contract(metric, x, xd, xd))
+        try:
+            acc = bk.to_numpy(christoffel_contract(metric, x, xd, xd))
+        except RgeomError as err:
+            raise ConvergenceError(
+                f"exp: the geodesic left the metric's domain near t={t_now:.6g}, θ={y[:d]}: {err}"
+            ) from err
         if not np.all(np.isfinite(acc)):
             raise ConvergenceError(f"exp: the geodesic equation produced non-finite values at {y[:d]}.")
         return np.concatenate([y[d:], -acc])

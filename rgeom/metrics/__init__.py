@@ -12,6 +12,8 @@ from .simple import Dense, Diagonal, Euclidean
 __all__ = [
     "Metric", "MetricAt", "Euclidean", "Diagonal", "Dense", "Pullback", "check_spd_matrix",
     "christoffel", "christoffel_contract", "hessian_correction",
+    # lazy (geomstats_adapter, imported on first access; that imports geomstats):
+    "from_geomstats", "to_geomstats", "GeomstatsMetric",
 ]
 
 

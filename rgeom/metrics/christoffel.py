@@ -36,6 +36,8 @@ def christoffel_contract(metric, theta, u, v):
     bk = get_backend(metric.backend, theta, u, v)
     if metric.constant:
         return bk.xp.zeros_like(u)
+    if hasattr(metric, "christoffels"):  # dense symbols supplied by the metric (geomstats bridge)
+        return bk.xp.einsum("kij,i,j->k", metric.christoffels(theta), u, v)
     rhs = _dG(metric, theta, u, v, bk) + _dG(metric, theta, v, u, bk) - _grad_inner(metric, theta, u, v, bk)
     return 0.5 * metric.at(theta).solve(rhs)
 
@@ -49,6 +51,8 @@ def hessian_correction(metric, theta, grad, v):
     bk = get_backend(metric.backend, theta, grad, v)
     if metric.constant:
         return bk.xp.zeros_like(v)
+    if hasattr(metric, "christoffels"):
+        return bk.xp.einsum("kij,k,j->i", metric.christoffels(theta), grad, v)
     w = metric.at(theta).solve(grad)
     return 0.5 * (_grad_inner(metric, theta, w, v, bk) + _dG(metric, theta, v, w, bk) - _dG(metric, theta, w, v, bk))
 
@@ -81,6 +85,8 @@ def christoffel(metric, theta, *, max_dense_dim=64):
     xp = bk.xp
     if metric.constant:
         return xp.zeros((d, d, d), dtype=theta.dtype)
+    if hasattr(metric, "christoffels"):
+        return metric.christoffels(theta)
     dG = bk.jacobian(metric.matrix, theta)  # dG[l, j, i] = ∂ᵢ Gₗⱼ
     ginv = xp.linalg.inv(metric.at(theta).as_matrix())
     # Γₗᵢⱼ (first kind) = ½ (∂ᵢ Gₗⱼ + ∂ⱼ Gₗᵢ − ∂ₗ Gᵢⱼ)
