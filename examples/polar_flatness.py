@@ -27,7 +27,7 @@ def loss(th):
 
 def show(label, fl):
     lam = ", ".join(f"{x:.7f}" for x in fl.eigenvalues)
-    print(f"  {label:<44s} eigenvalues [{lam}]  trace {fl.trace:.7f}  logdet {fl.logdet:.7f}")
+    print(f"  {label:<43s} λ = [{lam}]  trace {fl.trace:.7f}  logdet {fl.logdet:.7f}")
 
 
 def main(argv=None):

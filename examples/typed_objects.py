@@ -14,6 +14,9 @@ A Gaussian N(μ, σ²) is fitted to data by minimising the negative log-likeliho
 Run:  python3 examples/typed_objects.py
 """
 
+import argparse
+import textwrap
+
 import autograd.numpy as np
 import numpy as onp
 
@@ -42,7 +45,8 @@ def fmt(x):
     return onp.array2string(onp.asarray(x, dtype=float), precision=8, floatmode="fixed")
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     theta = np.array([0.5, 2.0])
     print(f"θ = (μ, σ) = {fmt(theta)}, L(θ) = {float(nll(theta)):.8f}")
 
@@ -54,11 +58,12 @@ def main():
     try:
         step + dL
     except TensorTypeError as err:
-        print(f"  step + dL raises TensorTypeError: {err}")
+        print(textwrap.fill(f"step + dL raises TensorTypeError: {err}", 96,
+                            initial_indent="  ", subsequent_indent="    "))
     nat = rgeom.sharp(fisher, dL)                       # G⁻¹ dL: a Vector
     new = step - 0.1 * nat                              # fine: vector − vector
-    print(f"  natural gradient G⁻¹dL = {fmt(nat.numpy())} ({type(nat).__name__});"
-          f" step − 0.1·G⁻¹dL = {fmt(new.numpy())}")
+    print(f"  natural gradient G⁻¹dL = {fmt(nat.numpy())} (a {type(nat).__name__})")
+    print(f"  step − 0.1·G⁻¹dL       = {fmt(new.numpy())}")
     print(f"  dL(step) = {float(dL(step)):.8f}  (a covector eats a vector: the directional derivative)")
 
     print("\n2. Change of chart ψ = (μ, log σ)")
@@ -76,8 +81,10 @@ def main():
     print(f"  G⁻¹dL in ψ, computed directly   {fmt(nat_psi.numpy())}")
     print(f"  G⁻¹dL pulled back (J⁻¹ G⁻¹dL)   {fmt(rgeom.pullback(nat, g).numpy())}   <- the same vector")
     naive_step = rgeom.Vector(psi, dL_psi.components)    # 'gradient as a step' in ψ ...
-    print(f"  plain gradient step in ψ, pushed forward to θ: {fmt(rgeom.pushforward(naive_step, g).numpy())}"
-          f"  vs in θ: {fmt(dL.numpy())}  <- a different direction")
+    print(f"  plain gradient in ψ used as a step, pushed forward to θ: "
+          f"{fmt(rgeom.pushforward(naive_step, g).numpy())}")
+    print(f"  plain gradient in θ used as a step:                      {fmt(dL.numpy())}"
+          "  <- a different direction")
 
     print("\n3. Chart-independent numbers")
     step_psi = rgeom.pullback(step, g)

@@ -15,6 +15,7 @@ __all__ = [
     "BackendError",
     "ConvergenceError",
     "TensorTypeError",
+    "NumericalError",
 ]
 
 
@@ -52,3 +53,7 @@ class ConvergenceError(RgeomError, RuntimeError):
 
 class TensorTypeError(RgeomError, TypeError):
     """Objects of different tensor type (vector / covector / ...) were combined."""
+
+
+class NumericalError(RgeomError, ArithmeticError):
+    """A computed quantity violates a property it must have (e.g. a Hessian that is not symmetric)."""

@@ -182,3 +182,11 @@ def test_closed_form_jacobians_respect_size_limit():
         maps.Exp().jacobian(np.zeros(11), max_dense_dim=10)
     with pytest.raises(DenseSizeError):
         maps.Affine(np.eye(11)).jacobian(np.zeros(11), max_dense_dim=10)
+
+
+def test_explicit_backend_converts_numpy_points():
+    torch = pytest.importorskip("torch")
+    g = rgeom.gradient(lambda th: (th ** 2).sum(), np.array([2.0, 0.5]), backend="torch")
+    assert isinstance(g.components, torch.Tensor) and g.numpy().tolist() == [4.0, 1.0]
+    f = rgeom.flatness(lambda th: (th ** 4).sum(), np.array([2.0, 0.5]), backend="torch")
+    np.testing.assert_allclose(f.eigenvalues, [3.0, 48.0], rtol=1e-14)

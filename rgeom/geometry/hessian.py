@@ -9,12 +9,17 @@ from .tensors import BilinearForm, Covector, Operator, Vector
 
 
 def _resolve(metric, theta, backend):
+    """Validate the point, default the metric to the chart's Euclidean one, pick the backend.
+
+    An explicit ``backend`` converts ``theta`` (e.g. a NumPy array for a torch loss).
+    """
     theta = check_vector(theta, "theta", getattr(metric, "dim", None))
     if metric is None:
         metric = Euclidean(theta.shape[0])
     elif not isinstance(metric, Metric):
         raise TypeError(f"metric must be None or an rgeom Metric, got {type(metric).__name__}.")
-    return metric, theta, get_backend(backend, theta)
+    bk = get_backend(backend, theta)
+    return metric, bk.asarray(theta), bk
 
 
 def gradient(loss, theta, *, backend=None):
@@ -27,7 +32,9 @@ def gradient(loss, theta, *, backend=None):
     [2.0, 4.0]
     """
     theta = check_vector(theta, "theta")
-    return Covector(theta, get_backend(backend, theta).grad(loss, theta))
+    bk = get_backend(backend, theta)
+    theta = bk.asarray(theta)
+    return Covector(theta, bk.grad(loss, theta))
 
 
 def sharp(metric, covector):

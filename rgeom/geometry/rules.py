@@ -52,7 +52,8 @@ def pullback(obj, g):
 
     Returns
     -------
-    Same kind as ``obj``, in ψ coordinates (at ``ψ = g⁻¹(θ)`` for objects at a point).
+    object
+        Same kind as ``obj``, in ψ coordinates (at ``ψ = g⁻¹(θ)`` for objects at a point).
 
     Raises
     ------

@@ -196,7 +196,8 @@ class Inverse(Map):
         return -self.base.log_abs_det_jacobian(self.base.inverse(theta))
 
     def __repr__(self):
-        return f"{self.base!r}.inv"
+        base = repr(self.base)
+        return f"({base}).inv" if isinstance(self.base, Compose) else f"{base}.inv"
 
 
 class FunctionMap(Map):
