@@ -15,7 +15,8 @@ Examples
 [1.0, 4.0]
 """
 
-from . import backend, errors, maps, metrics
+from . import backend, densities, errors, maps, metrics
+from .densities import laplace, mode
 from .flatness import Flatness, flatness
 from .geometry import (
     BilinearForm,
@@ -38,7 +39,7 @@ from .metrics import christoffel
 __version__ = "0.1.0"
 
 __all__ = [
-    "backend", "errors", "maps", "metrics", "Flatness", "flatness", "BilinearForm", "Covector",
+    "backend", "densities", "errors", "maps", "metrics", "mode", "laplace", "Flatness", "flatness", "BilinearForm", "Covector",
     "Density", "Operator", "Vector", "flat", "gradient", "natural_gradient", "pullback",
     "pushforward", "riemannian_hessian", "shape_operator", "sharp", "exp", "christoffel",
 ]

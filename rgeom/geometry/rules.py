@@ -140,6 +140,6 @@ def _(B: BilinearForm, g):
 
 @_pullback.register
 def _(p: Density, g):
-    if p.metric is None:
-        return Density(lambda psi: p.log_prob(g(psi)) + g.log_abs_det_jacobian(psi))
-    return Density(lambda psi: p.log_prob(g(psi)), metric=Pullback(p.metric, g))
+    # log p(g(ψ)) + log|det J| (Lebesgue) or log p(g(ψ)) w.r.t. the pulled-back metric
+    # (Riemannian); -inf outside the domain of g; keeps (base, map) for sampling.
+    return p.pullback(g)
