@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: Modules that contribute subcommands (each has ``register(subparsers)``).
-COMMANDS = ("rgeom.demo",)
+COMMANDS = ("rgeom.demo", "rgeom.flows.cli")
 
 
 def build_parser():
