@@ -81,7 +81,7 @@ class Affine(Map):
         return self._c("A", psi)
 
     def log_abs_det_jacobian(self, psi):
-        return self._logdet
+        return get_backend(None, psi).asarray(self._logdet)
 
     def __repr__(self):
         return f"Affine(d={self.dim})"

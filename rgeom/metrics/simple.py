@@ -50,7 +50,7 @@ class _EuclideanAt(MetricAt):
         return self._check_arg(w, "w")
 
     def logdet(self):
-        return 0.0
+        return self.backend.asarray(0.0)
 
     def diagonal(self):
         return self.backend.xp.ones_like(self.point)
