@@ -15,9 +15,9 @@ Examples
 [1.0, 4.0]
 """
 
-from . import backend, densities, errors, maps, metrics
+from . import backend, densities, errors, linalg, maps, metrics
 from .densities import laplace, mode
-from .flatness import Flatness, flatness
+from .flatness import Flatness, FlatnessComparison, compare_flatness, flatness
 from .geometry import (
     BilinearForm,
     Covector,
@@ -39,7 +39,8 @@ from .metrics import christoffel
 __version__ = "0.1.0"
 
 __all__ = [
-    "backend", "densities", "errors", "maps", "metrics", "mode", "laplace", "Flatness", "flatness", "BilinearForm", "Covector",
+    "backend", "densities", "errors", "linalg", "maps", "metrics", "mode", "laplace",
+    "FlatnessComparison", "compare_flatness", "Flatness", "flatness", "BilinearForm", "Covector",
     "Density", "Operator", "Vector", "flat", "gradient", "natural_gradient", "pullback",
     "pushforward", "riemannian_hessian", "shape_operator", "sharp", "exp", "christoffel",
 ]

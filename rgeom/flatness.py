@@ -1,20 +1,42 @@
-"""Flatness measures: the spectrum of the shape operator ``G⁻¹ Hess L`` (dense path).
+"""Flatness measures: the spectrum of the shape operator ``E = G⁻¹ Hess L``, dense or matrix-free.
 
 The eigenvalues of ``G⁻¹ Hess`` are chart-independent; those of the naive ``∂²L`` (``metric=None``:
-the identity metric of whatever chart the user holds) are not.
+the identity metric of whatever chart the user holds) are not. :func:`flatness` computes them
+densely (``scipy.linalg.eigh(H, G)``, the reference) for small ``d`` and with the matrix-free
+engine of :mod:`rgeom.linalg` at network scale; :func:`compare_flatness` gives the naive and the
+invariant measures side by side.
 """
 
 import dataclasses
+import json
+import math
 
 import numpy as np
-import scipy.linalg
 
-from ._checks import check_dense_size, check_vector
-from .backend import get_backend
-from .geometry.hessian import _resolve, riemannian_hessian
+from .linalg import dense_eigh, hutchinson, hutchpp, lanczos
+from .linalg._result import Estimate
+from .linalg.shape import shape_problem
+from .linalg.slq import SpectralDensity, _density, _gauss, slq
+
+__all__ = [
+    "Flatness",
+    "FlatnessComparison",
+    "flatness",
+    "compare_flatness",
+    "MEASURES",
+    "AUTO_DENSE_DIM",
+    "HESSIAN_SYMMETRY_RTOL",
+]
 
 #: Relative asymmetry of the dense Riemannian Hessian above which flatness refuses to go on.
 HESSIAN_SYMMETRY_RTOL = 1e-6
+#: ``method="auto"`` uses the dense reference up to this dimension (d Hessian-vector products and
+#: an O(d³) eigensolve: well under a second for autograd at d = 256), the matrix-free engine above.
+AUTO_DENSE_DIM = 256
+#: Measures :func:`flatness` can compute.
+MEASURES = ("max_eigenvalue", "min_eigenvalue", "trace", "logdet", "spectral_density")
+DEFAULT_MEASURES = ("max_eigenvalue", "trace", "logdet")
+METHODS = ("auto", "dense", "lanczos", "stochastic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,23 +45,47 @@ class Flatness:
 
     Attributes
     ----------
-    eigenvalues : ndarray, shape (d,)
-        Ascending eigenvalues of ``E`` (generalised problem ``Hess v = λ G v``), float64.
+    eigenvalues : ndarray
+        Ascending eigenvalues of ``E`` (generalized problem ``Hess v = λ G v``), float64: all of
+        them on the dense path (on the metric's range when it is singular), the ``k`` largest
+        Ritz values on the matrix-free path.
     max_eigenvalue, min_eigenvalue, trace : float
-        Largest / smallest eigenvalue and their sum.
+        Largest / smallest eigenvalue and the trace (NaN when not computed).
     logdet : float
-        ``log |det E| = Σ log|λ|`` (``-inf`` if an eigenvalue is exactly 0).
+        ``log |det E| = Σ log|λ|`` (``-inf`` if an eigenvalue is exactly 0; NaN if not computed).
     sign : float
-        Sign of ``det E`` (+1, -1 or 0); ``logdet`` is the log of the determinant's absolute value.
+        Sign of ``det E`` (+1, -1 or 0) on the dense path; NaN on the matrix-free path.
     gradient_norm : float
-        Dual norm of the gradient ``√(∇Lᵀ G⁻¹ ∇L)``: 0 at a critical point, where the
-        Christoffel term vanishes.
+        Dual norm of the gradient ``√(∇Lᵀ G⁻¹ ∇L)`` (the natural-gradient norm): 0 at a critical
+        point, where the Christoffel term vanishes; it bounds what ``christoffel=False`` drops.
     metric : str
         Description of the metric (``"Euclidean(d) [naive]"`` for ``metric=None``).
     christoffel : bool
         Whether the Christoffel term was kept.
     method, dtype, backend : str
         How it was computed, the floating type of the inputs, and the autodiff backend.
+    measures : dict of str -> Estimate
+        Every computed measure with ``value``, ``stderr`` (0 when exact), ``converged``,
+        ``n_matvecs`` and ``error_bound``.
+    kernel_dim : int or None
+        Kernel dimension of the metric (the problem is solved on its range); ``None`` if unknown.
+    hessian_kernel_norm : Estimate or None
+        ``‖Hess P_ker‖_F``, the Hessian's component on that kernel (0 at a critical point).
+    damping : float
+        ``δ`` in ``G + δI`` (0: none).
+    invariant : bool
+        ``True`` when the result is chart-invariant: a metric was given, no damping, Christoffel
+        term kept.
+    converged : bool
+        Every measure converged.
+    n_matvecs : int
+        Hessian-vector products used in total.
+    route : str
+        How one Hessian product was computed (see :mod:`rgeom.linalg.shape`).
+    spectral_density : SpectralDensity or None
+    seed : int
+    dim : int
+        Number of coordinates ``d``.
     """
 
     eigenvalues: np.ndarray
@@ -54,31 +100,260 @@ class Flatness:
     method: str
     dtype: str
     backend: str
+    measures: dict = dataclasses.field(default_factory=dict)
+    kernel_dim: object = 0
+    hessian_kernel_norm: object = None
+    damping: float = 0.0
+    invariant: bool = True
+    converged: bool = True
+    n_matvecs: int = 0
+    route: str = ""
+    spectral_density: object = None
+    seed: int = 0
+    dim: int = 0
 
     def __str__(self):
         lam = np.array2string(self.eigenvalues, precision=8, max_line_width=80, threshold=8)
-        return (
+        lines = [
             f"Flatness of G⁻¹Hess [{self.metric}; christoffel={self.christoffel}; {self.method}, "
-            f"{self.dtype}, {self.backend}]\n"
-            f"  eigenvalues    {lam}\n"
-            f"  max eigenvalue {self.max_eigenvalue:.10g}\n"
-            f"  trace          {self.trace:.10g}\n"
-            f"  log|det|       {self.logdet:.10g} (sign {self.sign:+.0f})\n"
-            f"  |grad|_G*      {self.gradient_norm:.3g}"
-        )
+            f"{self.dtype}, {self.backend}]",
+            f"  eigenvalues    {lam}",
+        ]
+        for name, label in (
+            ("max_eigenvalue", "max eigenvalue"),
+            ("min_eigenvalue", "min eigenvalue"),
+            ("trace", "trace"),
+            ("logdet", "log|det|"),
+        ):
+            est = self.measures.get(name)
+            if est is None:
+                continue
+            err = f" ± {est.stderr:.2g}" if est.stderr else ""
+            flag = "" if est.converged else "  [NOT CONVERGED]"
+            sign = (
+                f" (sign {self.sign:+.0f})" if name == "logdet" and np.isfinite(self.sign) else ""
+            )
+            lines.append(f"  {label:<14} {est.value:.10g}{err}{sign}{flag}")
+        lines.append(f"  |grad|_G*      {self.gradient_norm:.3g}")
+        if self.kernel_dim:
+            hk = self.hessian_kernel_norm
+            lines.append(
+                f"  metric kernel  dim {self.kernel_dim}, ‖Hess on kernel‖ "
+                f"{'unknown' if hk is None else format(hk.value, '.3g')}"
+            )
+        if self.damping:
+            lines.append(f"  damping        {self.damping:g} (breaks invariance)")
+        return "\n".join(lines)
 
     def as_dict(self):
-        """JSON-ready dictionary (eigenvalues as a list)."""
-        out = dataclasses.asdict(self)
+        """JSON-ready dictionary (eigenvalues as a list, measures as dictionaries)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["eigenvalues"] = self.eigenvalues.tolist()
+        out["measures"] = {k: v.as_dict() for k, v in self.measures.items()}
+        out["hessian_kernel_norm"] = (
+            None if self.hessian_kernel_norm is None else self.hessian_kernel_norm.as_dict()
+        )
+        out["spectral_density"] = (
+            None if self.spectral_density is None else self.spectral_density.as_dict()
+        )
         return out
 
 
-def flatness(loss, theta, metric=None, *, christoffel=True, backend=None, max_dense_dim=None):
+def _check_args(method, measures, k, n_probes, slq_probes, lanczos_steps, tol, damping):
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    measures = DEFAULT_MEASURES if measures is None else tuple(measures)
+    bad = [m for m in measures if m not in MEASURES]
+    if bad or not measures:
+        raise ValueError(f"measures must be a non-empty subset of {MEASURES}, got {measures!r}.")
+    for name, val, lo in (
+        ("k", k, 1),
+        ("n_probes", n_probes, 2),
+        ("slq_probes", slq_probes, 2),
+        ("lanczos_steps", lanczos_steps, 3),
+    ):
+        if int(val) != val or val < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}.")
+    if not (tol > 0):
+        raise ValueError(f"tol must be positive, got {tol!r}.")
+    if not (np.isfinite(damping) and damping >= 0):
+        raise ValueError(f"damping must be a finite number >= 0, got {damping!r}.")
+    return measures
+
+
+def _dense_density(lam, sigma, n_grid=200):
+    lo, hi = float(lam.min()), float(lam.max())
+    sigma = sigma or (0.01 * (hi - lo) if hi > lo else 1e-3 * max(abs(hi), 1.0))
+    grid = np.linspace(lo - 5 * sigma, hi + 5 * sigma, n_grid)
+    dens = _gauss(grid[:, None] - lam[None, :], sigma).mean(1)
+    return SpectralDensity(
+        grid=grid,
+        density=dens,
+        stderr=np.zeros_like(dens),
+        sigma=float(sigma),
+        slq=None,
+        converged=True,
+        n_matvecs=0,
+    )
+
+
+def _dense(problem, measures, sigma, max_dense_dim):
+    H, G = problem.dense(max_dense_dim)
+    res = dense_eigh(H, G, symmetry_rtol=HESSIAN_SYMMETRY_RTOL, max_dense_dim=max_dense_dim)
+    lam, d = res.eigenvalues, problem.dim
+    with np.errstate(divide="ignore"):
+        logdet = float(np.sum(np.log(np.abs(lam))))
+    exact = lambda v: Estimate(float(v), n_matvecs=d, method="dense eigh(H, G)")  # noqa: E731
+    values = {
+        "max_eigenvalue": lam[-1],
+        "min_eigenvalue": lam[0],
+        "trace": lam.sum(),
+        "logdet": logdet,
+    }
+    ests = {m: exact(values[m]) for m in MEASURES if m in values}
+    density = _dense_density(lam, sigma) if "spectral_density" in measures else None
+    kernel_norm = Estimate(res.hessian_kernel_norm, method="dense")
+    return dict(
+        eigenvalues=lam,
+        sign=float(np.prod(np.sign(lam))),
+        measures=ests,
+        kernel_dim=res.kernel_dim,
+        hessian_kernel_norm=kernel_norm,
+        n_matvecs=d,
+        spectral_density=density,
+        method="dense eigh(H, G)",
+    )
+
+
+def _matrix_free(
+    problem,
+    method,
+    measures,
+    k,
+    n_probes,
+    slq_probes,
+    lanczos_steps,
+    tol,
+    quadrature_tol,
+    seed,
+    sigma,
+    progress,
+    max_steps,
+):
+    H, G = problem.hessian, problem.metric
+    ests, eigenvalues, density = {}, np.array([]), None
+    if "max_eigenvalue" in measures:
+        top = lanczos(
+            H, k, M=G, which="largest", tol=tol, seed=seed, max_steps=max_steps, progress=progress
+        )
+        ests["max_eigenvalue"] = top.estimate(-1)
+        eigenvalues = top.eigenvalues
+    if "min_eigenvalue" in measures:
+        bottom = lanczos(
+            H,
+            1,
+            M=G,
+            which="smallest",
+            tol=tol,
+            seed=seed + 1,
+            max_steps=max_steps,
+            progress=progress,
+        )
+        ests["min_eigenvalue"] = bottom.estimate(0)
+    if "trace" in measures:
+        if method == "stochastic":
+            ests["trace"] = hutchinson(H, n_probes, M=G, seed=seed + 2, progress=progress)
+        else:
+            ests["trace"] = hutchpp(H, max(n_probes, 6), M=G, seed=seed + 2, progress=progress)
+    if "logdet" in measures or "spectral_density" in measures:
+        quad = slq(
+            H,
+            M=G,
+            n_probes=slq_probes,
+            lanczos_steps=lanczos_steps,
+            seed=seed + 3,
+            progress=progress,
+        )
+        if "logdet" in measures:
+            ests["logdet"] = quad.trace(
+                lambda t: np.log(np.abs(t)), tol=quadrature_tol, name="log|det|"
+            )
+        if "spectral_density" in measures:
+            lo = min(float(t.min()) for t in quad.nodes)
+            hi = max(float(t.max()) for t in quad.nodes)
+            sig = sigma or (0.01 * (hi - lo) if hi > lo else 1e-3 * max(abs(hi), 1.0))
+            grid = np.linspace(lo - 5 * sig, hi + 5 * sig, 200)
+            dens, err = _density(quad, grid, sig)
+            density = SpectralDensity(
+                grid=grid,
+                density=dens,
+                stderr=err,
+                sigma=float(sig),
+                slq=quad,
+                converged=quad.solves_converged,
+                n_matvecs=quad.n_matvecs,
+            )
+    kernel_norm = (
+        problem.hessian_kernel_norm(n_probes=min(n_probes, 10), seed=seed + 4)
+        if problem.kernel_dim
+        else (Estimate(0.0, method="regular metric") if problem.kernel_dim == 0 else None)
+    )
+    n = sum(e.n_matvecs for e in ests.values()) + (
+        density.n_matvecs if density and "logdet" not in measures else 0
+    )
+    if kernel_norm is not None:
+        n += kernel_norm.n_matvecs
+    name = "lanczos + hutch++ + slq" if method == "lanczos" else "lanczos + hutchinson + slq"
+    return dict(
+        eigenvalues=eigenvalues,
+        sign=float("nan"),
+        measures=ests,
+        kernel_dim=problem.kernel_dim,
+        hessian_kernel_norm=kernel_norm,
+        n_matvecs=n,
+        spectral_density=density,
+        method=name,
+    )
+
+
+def flatness(
+    loss,
+    theta,
+    metric=None,
+    *,
+    method="auto",
+    measures=None,
+    k=1,
+    n_probes=30,
+    slq_probes=10,
+    lanczos_steps=30,
+    tol=1e-6,
+    quadrature_tol=1e-3,
+    max_steps=None,
+    seed=0,
+    christoffel=True,
+    damping=0.0,
+    sigma=None,
+    backend=None,
+    max_dense_dim=None,
+    progress=True,
+):
     """Invariant (or, with ``metric=None``, naive) flatness of ``loss`` at ``theta``.
 
-    Computes the eigenvalues of the shape operator ``G⁻¹ Hess L`` from the dense Riemannian
-    Hessian and the dense metric with ``scipy.linalg.eigh(H, G)`` in float64.
+    The eigenvalues of the shape operator ``G⁻¹ Hess L`` (generalized problem
+    ``Hess v = λ G v``), from the dense matrices (``scipy.linalg.eigh(H, G)`` in float64) or
+    matrix-free from Hessian-vector products:
+
+    ==========================  ====================================  ========================
+    measure                     matrix-free estimator                 Hessian products
+    ==========================  ====================================  ========================
+    ``max_eigenvalue`` (top k)  Lanczos, residual test ``tol``        ~10–100 (more if gap small)
+    ``min_eigenvalue``          Lanczos on the other end              as above
+    ``trace``                   Hutch++ (``"lanczos"``) or            ``n_probes``
+                                Hutchinson (``"stochastic"``)
+    ``logdet``                  stochastic Lanczos quadrature         ``slq_probes × lanczos_steps``
+    ``spectral_density``        SLQ, Gaussian broadening ``sigma``    shared with ``logdet``
+    ==========================  ====================================  ========================
 
     Parameters
     ----------
@@ -87,18 +362,57 @@ def flatness(loss, theta, metric=None, *, christoffel=True, backend=None, max_de
     theta : array, shape (d,)
         The point (need not be critical).
     metric : Metric, optional
-        ``None`` uses the chart's identity metric: the naive measures of ``∂²L``.
+        ``None`` uses the chart's identity metric: the naive measures of ``∂²L``. A metric with a
+        known kernel (Fisher, GGN, K-FAC along network symmetries) is handled on its range.
+    method : {"auto", "dense", "lanczos", "stochastic"}
+        ``"auto"``: dense up to :data:`AUTO_DENSE_DIM`, else ``"lanczos"``. ``"stochastic"`` is
+        ``"lanczos"`` with plain Hutchinson for the trace.
+    measures : iterable of str, optional
+        Subset of :data:`MEASURES` (default max eigenvalue, trace, log-det; the dense path
+        computes all scalar measures anyway).
+    k : int
+        Number of top eigenvalues (matrix-free; ``eigenvalues`` holds them).
+    n_probes : int
+        Trace: Hutchinson probes, or the Hutch++ budget of Hessian products.
+    slq_probes, lanczos_steps : int
+        SLQ probes and Lanczos steps per probe (log-det, spectral density).
+    tol : float
+        Lanczos relative residual tolerance: a converged eigenvalue is within ``tol·|λ|`` of the
+        true one.
+    quadrature_tol : float
+        Relative tolerance of the SLQ quadrature-error indicator.
+    max_steps : int, optional
+        Cap on the Lanczos steps for eigenvalues (default ``max(100, 10 k)``); when reached before
+        ``tol``, the measure is reported ``converged=False``.
+    seed : int
+        Seeds every random vector: equal seeds give identical results.
     christoffel : bool
         Keep the Christoffel term (default). ``False`` computes the eigenvalues of ``G⁻¹ ∂²L``,
-        which are only invariant at a critical point; ``gradient_norm`` says how far off that is.
+        which are only invariant at a critical point; ``gradient_norm`` (the natural-gradient
+        norm) says how far off that is.
+    damping : float
+        Use ``G + damping · I``: makes a singular metric regular, **breaks invariance**
+        (``invariant=False``, ``damping`` reported).
+    sigma : float, optional
+        Gaussian broadening of the spectral density.
     backend : str, optional
         Force a backend instead of inferring it from ``theta``.
     max_dense_dim : int, optional
-        Refuse (``DenseSizeError``) above this dimension (default ``rgeom._checks.MAX_DENSE_DIM``).
+        Dense path: refuse (``DenseSizeError``) above this dimension.
+    progress : bool
+        Progress bars on stderr (shown only on a terminal).
 
     Returns
     -------
     Flatness
+        Eigenvalues in units of loss per squared metric length (per squared coordinate for the
+        naive measures).
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        If the metric is not positive definite (dense check, or a negative ``xᵀGx`` met by the
+        iterative solvers).
 
     Examples
     --------
@@ -106,39 +420,198 @@ def flatness(loss, theta, metric=None, *, christoffel=True, backend=None, max_de
     >>> loss = lambda th: 0.5 * (th[0] - 1) ** 2 + 2.0 * (th[1] - 1) ** 2
     >>> rgeom.flatness(loss, np.array([1.0, 1.0])).eigenvalues.tolist()
     [1.0, 4.0]
+    >>> f = rgeom.flatness(loss, np.array([1.0, 1.0]), method="lanczos",
+    ...                    measures=["max_eigenvalue"])
+    >>> round(f.max_eigenvalue, 12), f.converged, f.measures["max_eigenvalue"].n_matvecs
+    (4.0, True, 2)
     """
-    metric_in = metric
-    metric, theta, bk = _resolve(metric, theta, backend)
-    d = theta.shape[0]
-    check_dense_size(d, max_dense_dim, "flatness (dense path)")
-    H = bk.to_numpy(riemannian_hessian(loss, metric, theta, christoffel=christoffel, backend=bk).as_matrix())
-    G_at = metric.at(theta)
-    G = bk.to_numpy(G_at.as_matrix()).astype(np.float64)
-    H = H.astype(np.float64)
-    scale = max(np.abs(H).max(), np.finfo(float).tiny)
-    asym = np.abs(H - H.T).max() / scale
-    if asym > HESSIAN_SYMMETRY_RTOL:
-        raise ArithmeticError(
-            f"flatness: the Riemannian Hessian is not symmetric (relative asymmetry {asym:.2g}); "
-            "is the metric function smooth and symmetric, and the loss twice differentiable?"
+    measures = _check_args(method, measures, k, n_probes, slq_probes, lanczos_steps, tol, damping)
+    problem = shape_problem(
+        loss, theta, metric, christoffel=christoffel, damping=damping, backend=backend
+    )
+    if method == "auto":
+        method = "dense" if problem.dim <= AUTO_DENSE_DIM else "lanczos"
+    if method == "dense":
+        out = _dense(problem, measures, sigma, max_dense_dim)
+    else:
+        out = _matrix_free(
+            problem,
+            method,
+            measures,
+            k,
+            n_probes,
+            slq_probes,
+            lanczos_steps,
+            tol,
+            quadrature_tol,
+            seed,
+            sigma,
+            progress,
+            max_steps,
         )
-    lam = scipy.linalg.eigh(0.5 * (H + H.T), 0.5 * (G + G.T), eigvals_only=True)
-    grad = bk.to_numpy(bk.grad(loss, theta)).astype(np.float64)
-    gnorm = float(np.sqrt(max(grad @ np.linalg.solve(G, grad), 0.0)))
-    signs = np.sign(lam)
-    with np.errstate(divide="ignore"):
-        logdet = float(np.sum(np.log(np.abs(lam))))
+    ests = out["measures"]
+    value = lambda m: ests[m].value if m in ests else float("nan")  # noqa: E731
+    converged = all(e.converged for e in ests.values()) and problem.natural_gradient_converged
     return Flatness(
-        eigenvalues=lam,
-        max_eigenvalue=float(lam[-1]),
-        min_eigenvalue=float(lam[0]),
-        trace=float(lam.sum()),
-        logdet=logdet,
-        sign=float(np.prod(signs)),
-        gradient_norm=gnorm,
-        metric=f"Euclidean({d}) [naive]" if metric_in is None else repr(metric),
+        eigenvalues=np.asarray(out["eigenvalues"], dtype=np.float64),
+        max_eigenvalue=float(value("max_eigenvalue")),
+        min_eigenvalue=float(value("min_eigenvalue")),
+        trace=float(value("trace")),
+        logdet=float(value("logdet")),
+        sign=out["sign"],
+        gradient_norm=problem.natural_gradient_norm,
+        metric=problem.metric_name,
         christoffel=bool(christoffel),
-        method="dense eigh(H, G)",
-        dtype=str(getattr(theta, "dtype", "float64")).replace("torch.", ""),
-        backend=bk.name,
+        method=out["method"],
+        dtype=problem.dtype,
+        backend=problem.backend,
+        measures=ests,
+        kernel_dim=out["kernel_dim"],
+        hessian_kernel_norm=out["hessian_kernel_norm"],
+        damping=float(damping),
+        invariant=metric is not None and damping == 0 and bool(christoffel),
+        converged=converged,
+        n_matvecs=int(out["n_matvecs"]),
+        route=problem.route,
+        spectral_density=out["spectral_density"],
+        seed=int(seed),
+        dim=problem.dim,
+    )
+
+
+def _finite(x):
+    """JSON has no NaN / inf: map them to None."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+@dataclasses.dataclass(frozen=True)
+class FlatnessComparison:
+    """Naive and invariant flatness at the same point, from :func:`compare_flatness`.
+
+    Attributes
+    ----------
+    naive : Flatness
+        Of ``∂²L`` with the chart's identity metric (changes under reparametrization).
+    invariant : Flatness
+        Of ``G⁻¹ Hess L`` (chart-independent unless damped).
+    """
+
+    naive: Flatness
+    invariant: Flatness
+
+    def as_dict(self):
+        """One JSON-ready dictionary; see :func:`compare_flatness` for the layout."""
+        inv, nai = self.invariant, self.naive
+        measures = {}
+        for name in MEASURES[:4]:
+            a, b = nai.measures.get(name), inv.measures.get(name)
+            if a is None and b is None:
+                continue
+            pick = lambda e, f: None if e is None else f(e)  # noqa: E731
+            measures[name] = {
+                "naive": pick(a, lambda e: e.value),
+                "invariant": pick(b, lambda e: e.value),
+                "stderr": {
+                    "naive": pick(a, lambda e: e.stderr),
+                    "invariant": pick(b, lambda e: e.stderr),
+                },
+                "error_bound": {
+                    "naive": pick(a, lambda e: e.error_bound),
+                    "invariant": pick(b, lambda e: e.error_bound),
+                },
+                "converged": all(e.converged for e in (a, b) if e is not None),
+                "n_matvecs": {
+                    "naive": pick(a, lambda e: e.n_matvecs),
+                    "invariant": pick(b, lambda e: e.n_matvecs),
+                },
+                "method": pick(b if b is not None else a, lambda e: e.method),
+            }
+        hk = inv.hessian_kernel_norm
+        return {
+            "metric": inv.metric,
+            "backend": inv.backend,
+            "dtype": inv.dtype,
+            "dim": inv.dim,
+            "method": inv.method,
+            "christoffel": inv.christoffel,
+            "damping": inv.damping,
+            "invariant": inv.invariant,
+            "converged": bool(inv.converged and nai.converged),
+            "seed": inv.seed,
+            "measures": measures,
+            "eigenvalues": {
+                "naive": nai.eigenvalues.tolist(),
+                "invariant": inv.eigenvalues.tolist(),
+            },
+            "gradient_norm": {"naive": nai.gradient_norm, "invariant": inv.gradient_norm},
+            "kernel_dim": inv.kernel_dim,
+            "hessian_kernel_norm": None if hk is None else {"value": hk.value, "stderr": hk.stderr},
+            "n_matvecs": {"naive": nai.n_matvecs, "invariant": inv.n_matvecs},
+            "route": {"naive": nai.route, "invariant": inv.route},
+        }
+
+    def as_json(self, **kwargs):
+        """``as_dict()`` serialised with :func:`json.dumps` (NaN and inf become ``null``)."""
+        return json.dumps(_finite(self.as_dict()), **kwargs)
+
+    def __str__(self):
+        rows = [
+            f"naive vs invariant flatness [{self.invariant.metric}; {self.invariant.method}]",
+            f"  {'measure':<16}{'naive':>16}{'invariant':>16}",
+        ]
+        for name, m in self.as_dict()["measures"].items():
+            def fmt(v, s):
+                return "—" if v is None else (f"{v:.6g}" + (f"±{s:.1g}" if s else ""))
+
+            rows.append(
+                f"  {name:<16}{fmt(m['naive'], m['stderr']['naive']):>16}"
+                f"{fmt(m['invariant'], m['stderr']['invariant']):>16}"
+            )
+        return "\n".join(rows)
+
+
+def compare_flatness(loss, theta, metric, **kwargs):
+    """Naive (``G = I``) and invariant (``G⁻¹ Hess``) flatness side by side, with the same seed.
+
+    Parameters
+    ----------
+    loss, theta, metric
+        As in :func:`flatness`; ``metric`` is required.
+    **kwargs
+        Passed to :func:`flatness` for both (``damping`` only to the invariant side).
+
+    Returns
+    -------
+    FlatnessComparison
+        ``as_dict()`` / ``as_json()`` give ``{"metric", "backend", "dtype", "dim", "method",
+        "christoffel", "damping", "invariant", "converged", "seed", "measures": {name: {"naive",
+        "invariant", "stderr": {"naive", "invariant"}, "error_bound": {...}, "converged",
+        "n_matvecs": {...}, "method"}}, "eigenvalues": {"naive", "invariant"} (all on the dense
+        path, the top ``k`` otherwise), "gradient_norm": {...}, "kernel_dim",
+        "hessian_kernel_norm", "n_matvecs": {...}, "route": {...}}``.
+
+    Examples
+    --------
+    >>> import autograd.numpy as np, rgeom
+    >>> from rgeom.flatness import compare_flatness
+    >>> g = rgeom.maps.LayerRescaling([1, 1], [10.0, 0.1])
+    >>> loss = rgeom.pullback(lambda th: (th[0] * th[1] - 1.0) ** 2 + th[0] ** 2, g)
+    >>> cmp = compare_flatness(loss, g.inverse(np.array([0.5, 1.5])),
+    ...                        rgeom.pullback(rgeom.metrics.Euclidean(2), g))
+    >>> m = cmp.as_dict()["measures"]["trace"]
+    >>> round(m["naive"], 6), round(m["invariant"], 6)      # 10²·6.5 + 0.1²·0.5  vs  6.5 + 0.5
+    (650.005, 7.0)
+    """
+    if metric is None:
+        raise ValueError("compare_flatness: pass the metric of the invariant measures (got None).")
+    naive_kwargs = {k: v for k, v in kwargs.items() if k != "damping"}
+    return FlatnessComparison(
+        naive=flatness(loss, theta, None, **naive_kwargs),
+        invariant=flatness(loss, theta, metric, **kwargs),
     )
