@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: Modules that contribute subcommands (each has ``register(subparsers)``).
-COMMANDS = ("rgeom.demo", "rgeom.flows.cli", "rgeom.conservation.cli")
+COMMANDS = ("rgeom.demo", "rgeom.flatness_cli", "rgeom.flows.cli", "rgeom.conservation.cli")
 
 
 def build_parser():
