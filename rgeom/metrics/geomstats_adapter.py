@@ -36,7 +36,8 @@ import numpy as np
 from .._checks import concrete
 from ..backend import get_backend
 from ..errors import NonFiniteError, RgeomError, ShapeError
-from .base import Metric, MetricAt, check_spd_matrix
+from .base import Metric, check_spd_matrix
+from .simple import _DenseAt
 
 __all__ = ["GeomstatsMetric", "GeomstatsUnsupportedError", "from_geomstats", "to_geomstats"]
 
@@ -364,7 +365,7 @@ class GeomstatsMetric(Metric):
     def at(self, theta):
         theta = self._check_point(theta)
         bk = self._bk(theta)
-        return _GeomstatsAt(theta, bk, self.matrix(theta))
+        return _DenseAt(theta, bk, self.matrix(theta))
 
     def christoffels(self, theta):
         """Dense Christoffel symbols ``Γ[k, i, j] = Γᵏᵢⱼ`` at θ, shape ``(d, d, d)``.
@@ -386,26 +387,6 @@ class GeomstatsMetric(Metric):
     def hessian_correction(self, theta, grad, v):
         """``Γᵏᵢⱼ (∂ₖL) vʲ`` from the dense symbols, a covector of shape ``(d,)``."""
         return self._bk(theta, grad, v).xp.einsum("kij,k,j->i", self.christoffels(theta), grad, v)
-
-
-class _GeomstatsAt(MetricAt):
-    def __init__(self, point, backend, G):
-        super().__init__(point, backend)
-        self._G = G
-        self._chol = backend.xp.linalg.cholesky(G)
-
-    def mv(self, u):
-        return self._G @ self._check_arg(u, "u")
-
-    def solve(self, w):
-        return self.backend.xp.linalg.solve(self._G, self._check_arg(w, "w"))
-
-    def logdet(self):
-        xp = self.backend.xp
-        return 2.0 * xp.sum(xp.log(xp.diag(self._chol)))
-
-    def as_matrix(self, *, max_dense_dim=None):
-        return self._G
 
 
 def from_geomstats(metric_or_space, *, christoffels="geomstats", fd_step=None):
