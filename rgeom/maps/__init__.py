@@ -5,6 +5,7 @@ Every map has ``__call__``, ``inverse``, ``inv`` (the inverse as a map), ``jvp``
 small ``d``), ``log_abs_det_jacobian`` and composition ``f @ g`` (``f ∘ g``).
 """
 
+from .activations import ActivationAffine, LayerAffine, centering, dinh, random_affine, whitening
 from .affine import Affine
 from .base import Compose, Inverse, Map, from_functions
 from .coordinates import Polar, Spherical
@@ -14,4 +15,5 @@ from .elementwise import Elementwise, Exp, LayerRescaling, Scale, Sinh, Softplus
 __all__ = [
     "Map", "Compose", "Inverse", "from_functions", "Affine", "Polar", "Spherical",
     "AffineCoupling", "Elementwise", "Exp", "Softplus", "Sinh", "Scale", "LayerRescaling",
+    "ActivationAffine", "LayerAffine", "centering", "whitening", "dinh", "random_affine",
 ]
