@@ -8,15 +8,20 @@ invariant measures side by side.
 """
 
 import dataclasses
+import inspect
 import json
 import math
 
 import numpy as np
 
+from ._checks import check_dense_size, check_vector
+from .geometry.hessian import _resolve
 from .linalg import dense_eigh, hutchinson, hutchpp, lanczos
 from .linalg._result import Estimate
+from .linalg.dense import _as_dense, _symmetric, eigh_on_range, equilibrated_range
 from .linalg.shape import shape_problem
 from .linalg.slq import SpectralDensity, _density, _gauss, slq
+from .metrics.christoffel import hessian_correction_matrix
 
 __all__ = [
     "Flatness",
@@ -26,10 +31,17 @@ __all__ = [
     "MEASURES",
     "AUTO_DENSE_DIM",
     "HESSIAN_SYMMETRY_RTOL",
+    "ZERO_RTOL",
 ]
 
 #: Relative asymmetry of the dense Riemannian Hessian above which flatness refuses to go on.
 HESSIAN_SYMMETRY_RTOL = 1e-6
+#: Eigenvalues of ``E`` with ``|λ| ≤ ZERO_RTOL · max|λ|`` are zeros: ``logdet`` is the log
+#: pseudo-determinant over the others and ``zero_eigenvalues`` counts them. Dense eigenvalues of a
+#: singular ``E`` come out at ~1e-16 · max|λ| (rounding, chart-dependent), the smallest genuine
+#: ones of the bundled network at 3e-6 · max|λ|; the threshold sits between, relative to the
+#: (invariant) largest one, so the count and the log pseudo-determinant are chart-independent.
+ZERO_RTOL = 1e-10
 #: ``method="auto"`` uses the dense reference up to this dimension (d Hessian-vector products and
 #: an O(d³) eigensolve: well under a second for autograd at d = 256), the matrix-free engine above.
 AUTO_DENSE_DIM = 256
@@ -52,9 +64,16 @@ class Flatness:
     max_eigenvalue, min_eigenvalue, trace : float
         Largest / smallest eigenvalue and the trace (NaN when not computed).
     logdet : float
-        ``log |det E| = Σ log|λ|`` (``-inf`` if an eigenvalue is exactly 0; NaN if not computed).
+        ``Σ log|λ|`` over the eigenvalues with ``|λ| > ZERO_RTOL · max|λ|``: ``log|det E|`` when
+        ``E`` is regular, its log pseudo-determinant when it is singular (a symmetry of the loss
+        that the metric does not share gives exact zero eigenvalues; ``log|det E|`` itself is then
+        ``-inf``). ``zero_eigenvalues`` says how many were left out. NaN if not computed.
     sign : float
-        Sign of ``det E`` (+1, -1 or 0) on the dense path; NaN on the matrix-free path.
+        Sign of that (pseudo-)determinant (+1 or -1) on the dense path; NaN on the matrix-free path.
+    zero_eigenvalues : Estimate or None
+        Number of eigenvalues with ``|λ| ≤ ZERO_RTOL · max|λ|`` (exact on the dense path, an SLQ
+        estimate with a standard error on the matrix-free path); ``None`` if ``logdet`` was not
+        computed. Non-zero means ``det E = 0``.
     gradient_norm : float
         Dual norm of the gradient ``√(∇Lᵀ G⁻¹ ∇L)`` (the natural-gradient norm): 0 at a critical
         point, where the Christoffel term vanishes; it bounds what ``christoffel=False`` drops.
@@ -111,6 +130,7 @@ class Flatness:
     spectral_density: object = None
     seed: int = 0
     dim: int = 0
+    zero_eigenvalues: object = None
 
     def __str__(self):
         lam = np.array2string(self.eigenvalues, precision=8, max_line_width=80, threshold=8)
@@ -123,7 +143,7 @@ class Flatness:
             ("max_eigenvalue", "max eigenvalue"),
             ("min_eigenvalue", "min eigenvalue"),
             ("trace", "trace"),
-            ("logdet", "log|det|"),
+            ("logdet", "log|det|" if not self._n_zeros() else "log|pdet|"),
         ):
             est = self.measures.get(name)
             if est is None:
@@ -133,7 +153,12 @@ class Flatness:
             sign = (
                 f" (sign {self.sign:+.0f})" if name == "logdet" and np.isfinite(self.sign) else ""
             )
-            lines.append(f"  {label:<14} {est.value:.10g}{err}{sign}{flag}")
+            zeros = (
+                f" ({self.zero_eigenvalues.value:.4g} zero eigenvalues left out)"
+                if name == "logdet" and self._n_zeros()
+                else ""
+            )
+            lines.append(f"  {label:<14} {est.value:.10g}{err}{sign}{zeros}{flag}")
         lines.append(f"  |grad|_G*      {self.gradient_norm:.3g}")
         if self.kernel_dim:
             hk = self.hessian_kernel_norm
@@ -145,6 +170,10 @@ class Flatness:
             lines.append(f"  damping        {self.damping:g} (breaks invariance)")
         return "\n".join(lines)
 
+    def _n_zeros(self):
+        z = self.zero_eigenvalues
+        return 0.0 if z is None else z.value
+
     def as_dict(self):
         """JSON-ready dictionary (eigenvalues as a list, measures as dictionaries)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -155,6 +184,9 @@ class Flatness:
         )
         out["spectral_density"] = (
             None if self.spectral_density is None else self.spectral_density.as_dict()
+        )
+        out["zero_eigenvalues"] = (
+            None if self.zero_eigenvalues is None else self.zero_eigenvalues.as_dict()
         )
         return out
 
@@ -197,12 +229,58 @@ def _dense_density(lam, sigma, n_grid=200):
     )
 
 
-def _dense(problem, measures, sigma, max_dense_dim):
-    H, G = problem.dense(max_dense_dim)
-    res = dense_eigh(H, G, symmetry_rtol=HESSIAN_SYMMETRY_RTOL, max_dense_dim=max_dense_dim)
-    lam, d = res.eigenvalues, problem.dim
-    with np.errstate(divide="ignore"):
-        logdet = float(np.sum(np.log(np.abs(lam))))
+def _pseudo_logdet(lam):
+    """``(Σ log|λ|, sign, n_zero)`` over ``|λ| > ZERO_RTOL · max|λ|`` (see :data:`ZERO_RTOL`)."""
+    a = np.abs(lam)
+    live = a > ZERO_RTOL * a.max() if a.size else a > 0
+    return float(np.sum(np.log(a[live]))), float(np.prod(np.sign(lam[live]))), int((~live).sum())
+
+
+def _dense_setup(loss, theta, metric, backend, max_dense_dim):
+    """Dense ``∂²L`` and ``∇L`` at the point: computed once, shared by the naive and invariant sides."""
+    _, theta, bk = _resolve(metric, theta, backend)
+    d = int(theta.shape[0])
+    check_dense_size(d, max_dense_dim, "flatness (dense path)")
+    to_np = lambda x: np.asarray(bk.to_numpy(x), dtype=np.float64)  # noqa: E731
+    H = _as_dense(to_np(bk.hessian(loss, theta)).reshape(d, d), "the Hessian ∂²L", max_dense_dim)
+    H = _symmetric(H, "the Hessian ∂²L", HESSIAN_SYMMETRY_RTOL)
+    g = to_np(bk.grad(loss, theta)).reshape(d)
+    dtype = str(getattr(theta, "dtype", "float64")).replace("torch.", "")
+    return dict(loss=loss, theta=theta, bk=bk, H=H, g=g, d=d, dtype=dtype, to_np=to_np)
+
+
+def _dense(setup, metric, measures, sigma, max_dense_dim, christoffel, damping):
+    """Every eigenvalue of ``G⁺ Hess`` on the range of ``G`` (``eigh`` on the equilibrated range).
+
+    The Riemannian Hessian is ``∂²L − C`` with the dense Christoffel correction ``C`` of
+    :func:`~rgeom.metrics.christoffel.hessian_correction_matrix` (``w = G⁺∇L``).
+    """
+    H, g, d, bk, theta = setup["H"], setup["g"], setup["d"], setup["bk"], setup["theta"]
+    if metric is None:
+        if damping:
+            raise ValueError("damping applies to a metric; metric=None is the naive problem (G = I).")
+        res = dense_eigh(H, symmetry_rtol=HESSIAN_SYMMETRY_RTOL)
+        ng, route, name = float(np.linalg.norm(g)), "naive Hessian", f"Euclidean({d}) [naive]"
+    else:
+        metric, theta, _ = _resolve(metric, theta, bk.name)
+        G = _as_dense(setup["to_np"](metric.at(theta).as_matrix(max_dense_dim=max_dense_dim)).reshape(d, d),
+                      "the metric G", max_dense_dim)
+        G = _symmetric(G + damping * np.eye(d), "the metric G", HESSIAN_SYMMETRY_RTOL)
+        V, K, rtol = equilibrated_range(G)
+        Vg = V.T @ g
+        w = V @ Vg  # G⁺∇L, the natural gradient on the range
+        ng, name = float(np.sqrt(Vg @ Vg)), repr(metric)
+        if christoffel and not metric.constant:
+            np_dtype = bk.to_numpy(theta).dtype
+            C = hessian_correction_matrix(metric, theta, bk.asarray(g.astype(np_dtype)),
+                                          w=bk.asarray(w.astype(np_dtype)), max_dense_dim=max_dense_dim)
+            H = _symmetric(H - C, "the Riemannian Hessian ∂²L − Γ·∂L", HESSIAN_SYMMETRY_RTOL)
+            route = "dense Hessian − dense Christoffel correction"
+        else:
+            route = "Hessian (constant metric)" if metric.constant else "Hessian, Christoffel term dropped"
+        res = eigh_on_range(H, V, K, rtol, complement="equilibrated")
+    lam = res.eigenvalues
+    logdet, sign, n_zero = _pseudo_logdet(lam)
     exact = lambda v: Estimate(float(v), n_matvecs=d, method="dense eigh(H, G)")  # noqa: E731
     values = {
         "max_eigenvalue": lam[-1],
@@ -212,16 +290,23 @@ def _dense(problem, measures, sigma, max_dense_dim):
     }
     ests = {m: exact(values[m]) for m in MEASURES if m in values}
     density = _dense_density(lam, sigma) if "spectral_density" in measures else None
-    kernel_norm = Estimate(res.hessian_kernel_norm, method="dense")
     return dict(
         eigenvalues=lam,
-        sign=float(np.prod(np.sign(lam))),
+        sign=sign,
         measures=ests,
+        zero_eigenvalues=Estimate(float(n_zero), method=f"dense: |λ| <= {ZERO_RTOL:g} max|λ|"),
         kernel_dim=res.kernel_dim,
-        hessian_kernel_norm=kernel_norm,
+        hessian_kernel_norm=Estimate(res.hessian_kernel_norm, method="dense"),
         n_matvecs=d,
         spectral_density=density,
         method="dense eigh(H, G)",
+        gradient_norm=ng,
+        natural_gradient_converged=True,
+        route=route,
+        metric_name=name,
+        dtype=setup["dtype"],
+        backend=bk.name,
+        dim=d,
     )
 
 
@@ -241,7 +326,7 @@ def _matrix_free(
     max_steps,
 ):
     H, G = problem.hessian, problem.metric
-    ests, eigenvalues, density = {}, np.array([]), None
+    ests, eigenvalues, density, zeros = {}, np.array([]), None, None
     if "max_eigenvalue" in measures:
         top = lanczos(
             H, k, M=G, which="largest", tol=tol, seed=seed, max_steps=max_steps, progress=progress
@@ -275,8 +360,14 @@ def _matrix_free(
             progress=progress,
         )
         if "logdet" in measures:
+            tau = ZERO_RTOL * max(float(np.abs(t).max()) for t in quad.nodes)
             ests["logdet"] = quad.trace(
-                lambda t: np.log(np.abs(t)), tol=quadrature_tol, name="log|det|"
+                lambda t: np.where(np.abs(t) > tau, np.log(np.maximum(np.abs(t), tau)), 0.0),
+                tol=quadrature_tol,
+                name="log|det|",
+            )
+            zeros = quad.trace(
+                lambda t: (np.abs(t) <= tau).astype(float), tol=quadrature_tol, name="zeros"
             )
         if "spectral_density" in measures:
             lo = min(float(t.min()) for t in quad.nodes)
@@ -308,12 +399,26 @@ def _matrix_free(
         eigenvalues=eigenvalues,
         sign=float("nan"),
         measures=ests,
+        zero_eigenvalues=zeros,
         kernel_dim=problem.kernel_dim,
         hessian_kernel_norm=kernel_norm,
         n_matvecs=n,
         spectral_density=density,
         method=name,
+        gradient_norm=problem.natural_gradient_norm,
+        natural_gradient_converged=problem.natural_gradient_converged,
+        route=problem.route,
+        metric_name=problem.metric_name,
+        dtype=problem.dtype,
+        backend=problem.backend,
+        dim=problem.dim,
     )
+
+
+def _resolve_method(method, theta):
+    if method != "auto":
+        return method
+    return "dense" if check_vector(theta, "theta").shape[0] <= AUTO_DENSE_DIM else "lanczos"
 
 
 def flatness(
@@ -425,15 +530,23 @@ def flatness(
     >>> round(f.max_eigenvalue, 12), f.converged, f.measures["max_eigenvalue"].n_matvecs
     (4.0, True, 2)
     """
+    return _flatness(**locals())
+
+
+def _flatness(
+    loss, theta, metric, *, method, measures, k, n_probes, slq_probes, lanczos_steps, tol,
+    quadrature_tol, max_steps, seed, christoffel, damping, sigma, backend, max_dense_dim, progress,
+    setup=None,
+):
     measures = _check_args(method, measures, k, n_probes, slq_probes, lanczos_steps, tol, damping)
-    problem = shape_problem(
-        loss, theta, metric, christoffel=christoffel, damping=damping, backend=backend
-    )
-    if method == "auto":
-        method = "dense" if problem.dim <= AUTO_DENSE_DIM else "lanczos"
+    method = _resolve_method(method, theta)
     if method == "dense":
-        out = _dense(problem, measures, sigma, max_dense_dim)
+        setup = setup or _dense_setup(loss, theta, metric, backend, max_dense_dim)
+        out = _dense(setup, metric, measures, sigma, max_dense_dim, christoffel, damping)
     else:
+        problem = shape_problem(
+            loss, theta, metric, christoffel=christoffel, damping=damping, backend=backend
+        )
         out = _matrix_free(
             problem,
             method,
@@ -451,7 +564,7 @@ def flatness(
         )
     ests = out["measures"]
     value = lambda m: ests[m].value if m in ests else float("nan")  # noqa: E731
-    converged = all(e.converged for e in ests.values()) and problem.natural_gradient_converged
+    converged = all(e.converged for e in ests.values()) and out["natural_gradient_converged"]
     return Flatness(
         eigenvalues=np.asarray(out["eigenvalues"], dtype=np.float64),
         max_eigenvalue=float(value("max_eigenvalue")),
@@ -459,12 +572,12 @@ def flatness(
         trace=float(value("trace")),
         logdet=float(value("logdet")),
         sign=out["sign"],
-        gradient_norm=problem.natural_gradient_norm,
-        metric=problem.metric_name,
+        gradient_norm=out["gradient_norm"],
+        metric=out["metric_name"],
         christoffel=bool(christoffel),
         method=out["method"],
-        dtype=problem.dtype,
-        backend=problem.backend,
+        dtype=out["dtype"],
+        backend=out["backend"],
         measures=ests,
         kernel_dim=out["kernel_dim"],
         hessian_kernel_norm=out["hessian_kernel_norm"],
@@ -472,10 +585,11 @@ def flatness(
         invariant=metric is not None and damping == 0 and bool(christoffel),
         converged=converged,
         n_matvecs=int(out["n_matvecs"]),
-        route=problem.route,
+        route=out["route"],
         spectral_density=out["spectral_density"],
         seed=int(seed),
-        dim=problem.dim,
+        dim=out["dim"],
+        zero_eigenvalues=out["zero_eigenvalues"],
     )
 
 
@@ -532,6 +646,16 @@ class FlatnessComparison:
                 },
                 "method": pick(b if b is not None else a, lambda e: e.method),
             }
+            if name == "logdet":
+                zn, zi = nai.zero_eigenvalues, inv.zero_eigenvalues
+                measures[name]["zero_eigenvalues"] = {
+                    "naive": pick(zn, lambda e: e.value),
+                    "invariant": pick(zi, lambda e: e.value),
+                }
+                measures[name]["zero_eigenvalues_stderr"] = {
+                    "naive": pick(zn, lambda e: e.stderr),
+                    "invariant": pick(zi, lambda e: e.stderr),
+                }
         hk = inv.hessian_kernel_norm
         return {
             "metric": inv.metric,
@@ -610,8 +734,19 @@ def compare_flatness(loss, theta, metric, **kwargs):
     """
     if metric is None:
         raise ValueError("compare_flatness: pass the metric of the invariant measures (got None).")
-    naive_kwargs = {k: v for k, v in kwargs.items() if k != "damping"}
+    kw = dict(inspect.signature(flatness).parameters)
+    bad = sorted(set(kwargs) - set(kw) | {"loss", "theta", "metric"} & set(kwargs))
+    if bad:
+        raise TypeError(f"compare_flatness: unexpected keyword arguments {bad}.")
+    kw = {n: p.default for n, p in kw.items() if n not in ("loss", "theta", "metric")}
+    kw.update(kwargs)
+    kw["method"] = _resolve_method(kw["method"], theta)
+    setup = None
+    if kw["method"] == "dense":  # ∂²L and ∇L once for both sides
+        _check_args(kw["method"], kw["measures"], kw["k"], kw["n_probes"], kw["slq_probes"],
+                    kw["lanczos_steps"], kw["tol"], kw["damping"])
+        setup = _dense_setup(loss, theta, metric, kw["backend"], kw["max_dense_dim"])
     return FlatnessComparison(
-        naive=flatness(loss, theta, None, **naive_kwargs),
-        invariant=flatness(loss, theta, metric, **kwargs),
+        naive=_flatness(loss, theta, None, **{**kw, "damping": 0.0}, setup=setup),
+        invariant=_flatness(loss, theta, metric, **kw, setup=setup),
     )

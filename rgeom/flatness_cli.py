@@ -15,7 +15,6 @@ from the output space, so they are the pullback automatically; the Euclidean met
 along the rescaling explicitly. Progress bars go to stderr; ``--json`` prints one object on stdout.
 """
 
-import dataclasses
 import importlib
 import inspect
 import json
@@ -23,6 +22,8 @@ import sys
 import time
 
 import numpy as np
+
+from .flatness import ZERO_RTOL
 
 METRICS = ("euclidean", "fisher", "mc-fisher", "ggn", "empirical-fisher", "kfac", "diag-fisher")
 DEMO_ALPHA = 10.0
@@ -103,47 +104,28 @@ def build_metric(name, problem, *, damping=0.0, mc_samples=1, seed=0):
 
 
 def measure(problem, theta, metric, *, measures, method="auto", k=5, n_probes=30, slq_probes=10,
-            lanczos_steps=30, seed=0, christoffel=False, damping=0.0, progress=None):
+            lanczos_steps=30, seed=0, christoffel=True, damping=0.0, progress=None):
     """Naive and invariant flatness of ``problem``'s loss at ``theta``: a :class:`~rgeom.flatness.FlatnessComparison`.
 
-    The Christoffel term is dropped by default (``christoffel=False``): it vanishes at a critical
-    point, and ``G⁻¹ ∂²L`` is exactly invariant under linear reparametrizations such as Dinh
-    rescaling anyway; the natural-gradient norm is reported to show how far from critical the
-    point is.
+    The Riemannian Hessian keeps its Christoffel term by default (a checkpoint is not an exact
+    critical point). ``christoffel=False`` drops it (``G⁻¹ ∂²L``: cheaper, equal to ``G⁻¹ Hess`` at a
+    critical point); the natural-gradient norm reported next to it bounds what was dropped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rgeom.models import Problem, mlp
+    >>> prob = Problem(mlp([3, 4, 2], activation="tanh"), "cross-entropy", (np.eye(3), np.array([0, 1, 0])))
+    >>> cmp = measure(prob, prob.model.theta, build_metric("fisher", prob), measures=["trace"], progress=False)
+    >>> cmp.invariant.christoffel, cmp.invariant.route
+    (True, 'dense Hessian − dense Christoffel correction')
     """
-    from .flatness import FlatnessComparison, compare_flatness, flatness
-    from .metrics import Euclidean
+    from .flatness import compare_flatness
 
-    kw = dict(method=method, measures=list(measures), k=k, n_probes=n_probes, slq_probes=slq_probes,
-              lanczos_steps=lanczos_steps, seed=seed, christoffel=christoffel,
-              progress=True if progress is None else progress)
-    if method != "dense" or isinstance(metric, Euclidean):
-        return compare_flatness(problem.objective, theta, metric, damping=damping, **kw)
-    naive = flatness(problem.objective, theta, None, **kw)
-    inv = flatness(*equilibrated_chart(problem.objective, theta, metric), damping=damping, **kw)
-    return FlatnessComparison(naive=naive, invariant=dataclasses.replace(
-        inv, metric=f"{metric!r} [dense, in its Jacobi-equilibrated chart]"))
-
-
-def equilibrated_chart(loss, theta, metric):
-    """``(L∘g, φ, g*G)`` in the chart ``θ = g(φ) = s ⊙ φ`` where ``diag G = 1`` (``s = diag(G)^{-1/2}``).
-
-    The invariant measures are the same in every chart; this one is the best conditioned for the
-    dense path: the metric's kernel is decided on the equilibrated matrix, so the decision does
-    not change when coordinates are rescaled (e.g. a Dinh-rescaled layer). Zero-diagonal
-    coordinates (exact kernel) keep ``s = 1``.
-    """
-    from .geometry.rules import pullback
-    from .maps import Scale
-    from .metrics import Pullback
-
-    G = metric.at(theta)
-    bk = G.backend
-    d = np.asarray(bk.to_numpy(G.diagonal()) if hasattr(G, "diagonal") else np.diag(bk.to_numpy(G.as_matrix())),
-                   dtype=np.float64)
-    s = np.where(d > 0, 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 1.0)
-    g = Scale(s)
-    return pullback(loss, g), g.inverse(theta), Pullback(metric, g)
+    return compare_flatness(problem.objective, theta, metric, method=method, measures=list(measures), k=k,
+                            n_probes=n_probes, slq_probes=slq_probes, lanczos_steps=lanczos_steps, seed=seed,
+                            christoffel=christoffel, damping=damping,
+                            progress=True if progress is None else progress)
 
 
 def summary(cmp, *, elapsed=None, top=5):
@@ -151,16 +133,6 @@ def summary(cmp, *, elapsed=None, top=5):
     d = cmp.as_dict()
     eig = d.pop("eigenvalues")
     d["top_eigenvalues"] = {k: sorted(v)[::-1][:top] for k, v in eig.items()}
-    if d["method"].startswith("dense"):
-        # all eigenvalues known: those at rounding level (|λ| ≤ 1e-9 max|λ|) are zeros, which make
-        # log|det| = −inf; report the log pseudo-determinant over the others and their count
-        pl = {}
-        for side, lam in eig.items():
-            a = np.abs(np.asarray(lam, dtype=np.float64))
-            live = a > 1e-9 * a.max() if a.size else a > 0
-            pl[side] = {"value": float(np.sum(np.log(a[live]))), "zero_eigenvalues": int((~live).sum())}
-        d["pseudo_logdet"] = pl
-    d["gradient_norm"] = d.get("gradient_norm")
     if elapsed is not None:
         d["seconds"] = round(float(elapsed), 3)
     return d
@@ -183,19 +155,21 @@ def print_table(title, d, out):
     for side in ("naive", "invariant"):
         top = ", ".join(f"{x:.4g}" for x in d["top_eigenvalues"][side])
         p(f"  top eigenvalues ({side}): {top}")
-    if "pseudo_logdet" in d:
-        pl = d["pseudo_logdet"]
-        p("  log pseudo-det (zero eigenvalues dropped): naive "
-          f"{pl['naive']['value']:.8g} ({pl['naive']['zero_eigenvalues']} zeros), invariant "
-          f"{pl['invariant']['value']:.8g} ({pl['invariant']['zero_eigenvalues']} zeros)")
+    ld = d["measures"].get("logdet")
+    if ld is not None and any(ld["zero_eigenvalues"].values()):
+        for side, n0 in ld["zero_eigenvalues"].items():
+            if n0:
+                p(f"  logdet ({side}) is a log pseudo-determinant: {n0:.4g} eigenvalues with |λ| <= "
+                  f"{ZERO_RTOL:g}·max|λ| left out (det = 0, log|det| = -inf)")
     hk = d.get("hessian_kernel_norm")
     if d.get("kernel_dim"):
         p(f"  metric kernel: dim {d['kernel_dim']} (symmetry directions), ‖Hess on kernel‖_F = "
           f"{'unknown' if hk is None else format(hk['value'], '.3g')}")
     gn = d["gradient_norm"]
     p(f"  gradient norm: naive {gn['naive']:.3g}, natural {gn['invariant']:.3g}"
-      + ("" if d["christoffel"] else " (Christoffel term dropped: G⁻¹∂²L, exactly invariant under linear maps "
-                                     "such as Dinh rescaling; equal to G⁻¹Hess at a critical point)"))
+      + (" (Christoffel term kept)" if d["christoffel"] else
+         " (Christoffel term DROPPED: G⁻¹∂²L, equal to G⁻¹Hess only at a critical point; the natural-"
+         "gradient norm bounds what was dropped)"))
     if d.get("damping"):
         p(f"  damping {d['damping']:g}: the invariant column is NOT invariant")
 
@@ -236,7 +210,7 @@ def plot(results, path, *, title=""):
 
 # -- commands -------------------------------------------------------------------------------------
 def run_demo(*, json_output=False, plot_path="flatness_demo.png", metric="kfac", method="dense",
-             alpha=DEMO_ALPHA, backend=None, progress=None, out=None):
+             alpha=DEMO_ALPHA, backend=None, christoffel=True, progress=None, out=None):
     """The bundled demo: the checkpoint and its Dinh-rescaled twin, naive vs invariant."""
     from .data import load_demo
     from .metrics import Euclidean, Pullback
@@ -253,7 +227,7 @@ def run_demo(*, json_output=False, plot_path="flatness_demo.png", metric="kfac",
     psi = g.inverse(model.theta)
     twin = prob.with_model(model.with_theta(psi))
     measures = ("max_eigenvalue", "trace", "logdet") + (("spectral_density",) if plot_path else ())
-    kw = dict(measures=measures, method=method, progress=progress)
+    kw = dict(measures=measures, method=method, christoffel=christoffel, progress=progress)
     results, payload = [], {"alpha": alpha}
     for label, p, theta in (("original", prob, model.theta), ("rescaled", twin, psi)):
         if metric == "euclidean":  # the original chart's metric, pulled back along the rescaling
@@ -308,7 +282,8 @@ def _run(args, out):
     progress = False if args.no_progress else None
     if args.demo:
         run_demo(json_output=args.json, plot_path=args.plot or "flatness_demo.png", metric=args.metric or "kfac",
-                 method=args.method or "dense", alpha=args.alpha, backend=args.backend, progress=progress, out=out)
+                 method=args.method or "dense", alpha=args.alpha, backend=args.backend,
+                 christoffel=not args.no_christoffel, progress=progress, out=out)
         return 0
     missing = [flag for flag, v in (("CHECKPOINT", args.checkpoint), ("--model", args.model),
                                     ("--data", args.data)) if v is None]
@@ -324,7 +299,7 @@ def _run(args, out):
     measures = list(args.measures) + (["spectral_density"] if args.plot and "spectral_density" not in args.measures else [])
     t0 = time.perf_counter()
     cmp = measure(prob, model.theta, G, measures=measures, method=args.method or "auto", k=args.k,
-                  n_probes=args.probes, seed=args.seed, christoffel=args.christoffel, damping=args.damping,
+                  n_probes=args.probes, seed=args.seed, christoffel=not args.no_christoffel, damping=args.damping,
                   progress=progress)
     d = summary(cmp, elapsed=time.perf_counter() - t0)
     if args.plot:
@@ -360,7 +335,9 @@ def register(subparsers):
     p.add_argument("--probes", type=int, default=30, help="trace probes / Hutch++ budget")
     p.add_argument("--mc-samples", type=int, default=1, help="draws per sample for --metric mc-fisher")
     p.add_argument("--damping", type=float, default=0.0, help="G + δI (breaks invariance; reported)")
-    p.add_argument("--christoffel", action="store_true", help="keep the Christoffel term (costly; zero at a critical point)")
+    p.add_argument("--no-christoffel", action="store_true",
+                   help="drop the Christoffel term of the Riemannian Hessian (cheaper; exact only at a critical "
+                        "point: the natural-gradient norm reported bounds what was dropped)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--alpha", type=float, default=DEMO_ALPHA, help="Dinh rescaling factor of --demo")

@@ -111,9 +111,31 @@ def test_demo_json_naive_moves_invariant_does_not(tmp_path):
     for name in ("trace", "max_eigenvalue"):
         a, b = o[name]["invariant"], r[name]["invariant"]
         assert abs(a - b) <= 1e-6 * abs(a), (name, a, b)
-    # log|det|: eigenvalues at rounding level are zeros; compare the pseudo-log-det and their count
-    po, pr = d["original"]["pseudo_logdet"]["invariant"], d["rescaled"]["pseudo_logdet"]["invariant"]
-    assert po["zero_eigenvalues"] == pr["zero_eigenvalues"]
-    assert abs(po["value"] - pr["value"]) <= 1e-6 * abs(po["value"])
+    # logdet: the log pseudo-determinant with the zero-eigenvalue count next to it, both invariant
+    lo, lr = o["logdet"], r["logdet"]
+    assert lo["zero_eigenvalues"]["invariant"] == lr["zero_eigenvalues"]["invariant"]
+    assert abs(lo["invariant"] - lr["invariant"]) <= 1e-6 * abs(lo["invariant"])
+    assert lo["naive"] != pytest.approx(lr["naive"], rel=1e-2)
     assert d["original"]["kernel_dim"] == d["rescaled"]["kernel_dim"] > 0
+    # the Christoffel term is kept by default (the checkpoint is not an exact critical point)
+    for side in ("original", "rescaled"):
+        assert d[side]["christoffel"] is True and d[side]["invariant"] is True
+        assert "Christoffel correction" in d[side]["route"]["invariant"]
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_no_christoffel_drops_the_term_and_reports_the_bound(user_files):
+    """Default: Christoffel kept; ``--no-christoffel`` drops it, says so, reports |grad|_G*."""
+    base = [str(user_files / "ckpt.npz"), "--model", "my_models:small", "--data", str(user_files / "data.npz"),
+            "--metric", "fisher", "--json"]
+    kept = json.loads(cli(base)[1])
+    dropped = json.loads(cli(base + ["--no-christoffel"])[1])
+    assert kept["christoffel"] is True and kept["invariant"] is True
+    assert dropped["christoffel"] is False and dropped["invariant"] is False
+    assert dropped["route"]["invariant"] == "Hessian, Christoffel term dropped"
+    gn = dropped["gradient_norm"]["invariant"]
+    assert gn == pytest.approx(kept["gradient_norm"]["invariant"], rel=1e-12) and gn > 1e-3
+    # an untrained checkpoint is far from critical: the term changes the spectrum
+    assert abs(kept["measures"]["trace"]["invariant"] - dropped["measures"]["trace"]["invariant"]) > 1e-6
+    status, table = cli(base[:-1] + ["--no-christoffel"])
+    assert status == 0 and "Christoffel term DROPPED" in table and "bounds what was dropped" in table

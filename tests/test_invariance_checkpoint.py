@@ -145,3 +145,53 @@ def test_stochastic_path_agrees_within_reported_error(charts):
     lam, _ = equilibrated_eigh(charts[1.0]["H"], charts[1.0]["kfac"])
     assert abs(a.max_eigenvalue - lam[-1]) <= 1e-6 * abs(lam[-1])  # the matrix-free value is right
     assert abs(a.trace - lam.sum()) <= 3 * a.measures["trace"].stderr + 1e-9 * abs(lam.sum())
+
+
+@pytest.mark.parametrize("metric", ["fisher", "ggn", "kfac", "euclidean"])
+def test_dense_eigh_rank_decision_is_chart_independent(charts, metric):
+    """``dense_eigh`` on the raw matrices of each chart (no equilibration by the caller): the kernel
+    found and the eigenvalues do not move with α (before the fix a raw relative threshold turned a
+    K-FAC kernel of 249 into 951 at α = 100). 1e-6 relative, as above."""
+    ref = dense_eigh(charts[1.0]["H"], charts[1.0][metric], complement="equilibrated")
+    for alpha in ALPHAS:
+        res = dense_eigh(charts[alpha]["H"], charts[alpha][metric], complement="equilibrated")
+        # the rank decision alone: the same kernel with either complement
+        assert dense_eigh(charts[alpha]["H"], charts[alpha][metric]).kernel_dim == ref.kernel_dim
+        assert res.kernel_dim == ref.kernel_dim, (alpha, res.kernel_dim, ref.kernel_dim)
+        np.testing.assert_allclose(res.eigenvalues, ref.eigenvalues, rtol=0,
+                                   atol=1e-6 * np.abs(ref.eigenvalues).max())
+
+
+def test_flatness_with_christoffel_term_is_invariant_in_every_chart(charts):
+    """The product path end to end: ``compare_flatness`` (dense, Christoffel term kept: the
+    checkpoint is not critical, |grad|_G* ≈ 0.02) with each metric computed in each chart. The
+    naive trace moves by orders of magnitude; trace, top eigenvalue, log pseudo-determinant, the
+    zero count and the kernel dimension stay equal (1e-6 relative: float64 rounding of D = 1210
+    dense matrices amplified by the ≤ 1e8 change of scale at α = 100)."""
+    from rgeom.flatness import compare_flatness
+
+    def metrics(c):
+        p = c["p"]
+        return {"fisher": Fisher(p), "ggn": GGN(p), "kfac": KFAC(p),
+                "euclidean": Pullback(Euclidean(p.dim), c["g"])}
+
+    ref = {}
+    for alpha in (1.0,) + ALPHAS:
+        c = charts[alpha]
+        for name, G in metrics(c).items():
+            if name in ("fisher", "ggn") and alpha not in (1.0, 100.0):
+                continue  # the slowest Christoffel matrices: the extreme chart suffices
+            cmp = compare_flatness(c["p"].objective, c["psi"], G, method="dense", progress=False)
+            inv = cmp.invariant
+            assert inv.christoffel and inv.invariant and "Christoffel" in inv.route
+            vals = (inv.trace, inv.max_eigenvalue, inv.logdet, inv.zero_eigenvalues.value, inv.kernel_dim,
+                    cmp.naive.trace)
+            if alpha == 1.0:
+                ref[name] = vals
+                continue
+            r = ref[name]
+            for got, want in zip(vals[:3], r[:3]):
+                assert abs(got - want) <= 1e-6 * abs(want), (name, alpha, got, want)
+            assert vals[3:5] == r[3:5], (name, alpha)
+            if alpha in (0.1, 100.0):
+                assert max(vals[5] / r[5], r[5] / vals[5]) > 50
