@@ -7,7 +7,7 @@ O(lr²) (its flow is natural, an Euler step is not), the geodesic-corrected step
 ψ + lr v − ½lr²Γ(v, v) by O(lr³), and Riemannian GD by the exponential map not at all.
 
 Part 2. The audit (rgeom audit): each optimizer on a small tanh MLP, in θ and in the chart ψ of
-maps from nine families, over a fixed horizon T = 0.4 for lr = T/4, T/8, T/16; the verdict says
+maps from ten families, over a fixed horizon T = 0.4 for lr = T/4, T/8, T/16; the verdict says
 whether the mapped trajectories agree exactly, to O(lr^p), or not at all.
 
 Run:  python3 examples/audit_table.py [--plot FILE.png] [--optimizers gd,ngd,...] [--maps ...]
@@ -45,9 +45,9 @@ def one_step_rows():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plot", metavar="FILE", help="save a figure (PNG) to FILE")
-    parser.add_argument("--optimizers", default="gd,adam,newton,ngd,ngd_momentum,ngd_momentum_lc,kfac",
+    parser.add_argument("--optimizers", default="gd,adam,newton,ngd,ngd_momentum,ngd_momentum_lc,kfac,kfac_damped",
                         help="audit rows (comma-separated; 'all' for every optimizer)")
-    parser.add_argument("--maps", default="signed_permutation,orthogonal,general_linear,kronecker,nonlinear",
+    parser.add_argument("--maps", default="signed_permutation,orthogonal,general_linear,kronecker,activations,nonlinear",
                         help="audit columns (comma-separated map families; 'all' for every family)")
     args = parser.parse_args(argv)
 

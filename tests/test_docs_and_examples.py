@@ -112,11 +112,24 @@ def check_typed_objects(out):
         assert abs(a - b) < 1e-12
 
 
+def check_kfac_invariance(out):
+    assert max(_numbers(_line(out, "K-FAC (no damping)"))) < 1e-8  # round-off after 50 steps (measured <= 2.3e-11)
+    for label in ("K-FAC (damping 1e-3)", "SGD (lr 0.01)", "Adam (lr 0.002)"):
+        assert min(_numbers(_line(out, label))[-4:]) > 1e-2, label  # measured >= 0.09
+    sweep = {m.group(1): _numbers(line) for line in out.splitlines()
+             if (m := re.match(r"^\s+(0|1e-\d\d)\s", line))}
+    assert len(sweep) == 8 and max(sweep["0"]) < 1e-8
+    factors = [sweep[d][1] for d in ("1e-12", "1e-10", "1e-08")]  # (A + δI) ⊗ (S + δI)
+    np.testing.assert_allclose(np.diff(np.log10(factors)), 2.0, atol=0.1)  # first order in δ
+    assert min(sweep["1e-03"]) > 1e-2
+
+
 CHECKS = {
     "polar_flatness": check_polar_flatness,
     "dinh_rescaling": check_dinh_rescaling,
     "christoffel_and_geodesics": check_christoffel_and_geodesics,
     "typed_objects": check_typed_objects,
+    "kfac_invariance": check_kfac_invariance,
 }
 
 

@@ -4,7 +4,8 @@
   exponential map at round-off (Kristiadi et al. 2023; Song et al. 2018).
 * Verdicts: GD exact under orthogonal maps only; Adam-type under signed permutations only;
   Newton and NGD under every affine map; NGD O(lr) under nonlinear maps, with the integrator's
-  order; K-FAC under per-layer Kronecker maps; NGD momentum natural only with the Christoffel term.
+  order; K-FAC under per-layer Kronecker maps and affine maps of the activations (its own family),
+  not once damped, while GD and Adam are not; NGD momentum natural only with the Christoffel term.
 
 Slopes are least-squares fits of log-discrepancy against log-lr; the tolerances (±0.2 on an
 order, ±0.5 for RK4 whose ladder is shorter of the asymptotic regime) were set from the measured
@@ -94,20 +95,23 @@ def test_one_step_exponential_map_is_exact_to_round_off():
 EXPECTED = {
     "gd": {"translation": "exact", "signed_permutation": "exact", "orthogonal": "exact",
            "positive_diagonal": "not-invariant", "general_linear": "not-invariant",
-           "nonlinear": "not-invariant"},
+           "activations": "not-invariant", "nonlinear": "not-invariant"},
     "adam": {"signed_permutation": "exact", "orthogonal": "not-invariant",
-             "positive_diagonal": "not-invariant", "elementwise": "not-invariant"},
+             "positive_diagonal": "not-invariant", "activations": "not-invariant",
+             "elementwise": "not-invariant"},
     "sign_gd": {"signed_permutation": "exact", "positive_diagonal": "not-invariant"},
     "newton": {"general_linear": "exact", "kronecker": "exact", "positive_diagonal": "exact",
                "nonlinear": "not-invariant"},
-    "ngd": {"general_linear": "exact", "kronecker": "exact", "nonlinear": "order-p"},
+    "ngd": {"general_linear": "exact", "kronecker": "exact", "activations": "exact", "nonlinear": "order-p"},
     "ngd_ggn": {"general_linear": "exact", "elementwise": "order-p"},
     "ngd_momentum": {"general_linear": "exact", "nonlinear": "not-invariant"},
     "ngd_momentum_lc": {"general_linear": "exact", "nonlinear": "order-p"},
     "rgd_exp": {"nonlinear": "exact"},
     "rgd_geodesic": {"general_linear": "exact", "nonlinear": "order-p"},
-    "kfac": {"kronecker": "exact", "translation": "exact"},
-    "shampoo": {"kronecker_orthogonal": "exact", "kronecker": "not-invariant", "orthogonal": "not-invariant"},
+    "kfac": {"kronecker": "exact", "activations": "exact", "translation": "exact"},
+    "kfac_damped": {"kronecker": "not-invariant", "activations": "not-invariant", "translation": "exact"},
+    "shampoo": {"kronecker_orthogonal": "exact", "kronecker": "not-invariant", "activations": "not-invariant",
+                "orthogonal": "not-invariant"},
 }
 
 
@@ -145,6 +149,25 @@ def test_kfac_has_no_meaning_in_charts_that_mix_layers(problem):
         discrepancy(build_optimizer("kfac", problem), problem.loss, problem.theta0, g, [0.1], 0.1)
     rows = audit(["kfac"], ["orthogonal", "kronecker"])
     assert [r["maps"] for r in rows] == ["kronecker"]
+
+
+def test_the_activation_family_is_an_affine_map_of_each_layers_activations(problem):
+    """make_map("activations") is W̄ = Φ⁻¹(W̄ψ − d e_lastᵀ)Ω: the ψ-network, fed ā' = Ω ā,
+    computes s' = Φ s + d, and the network function is unchanged (dense float64 check, 1e-12)."""
+    layout = problem.model.layout
+    g = make_map("activations", problem.dim, seed=2, layout=layout)
+    assert isinstance(g, KroneckerMap)
+    X = np.random.default_rng(0).normal(size=(5, layout.shapes[0][1] - 1))
+    psi = g.inverse(problem.theta0)
+    a = np.c_[X, np.ones(5)]
+    for i, (W, Wpsi) in enumerate(zip(layout.split(problem.theta0), layout.split(psi))):
+        Phi, Om = np.linalg.inv(g.lefts[i]), g.rights[i]
+        np.testing.assert_allclose(Om[-1], np.eye(Om.shape[0])[-1], atol=0)   # ā' ends in 1
+        d = (Wpsi - Phi @ W @ np.linalg.inv(Om))[:, -1]                     # the pre-activation shift
+        np.testing.assert_allclose(a @ Om.T @ Wpsi.T, a @ W.T @ Phi.T + d, atol=1e-12)
+        a = np.c_[np.tanh(a @ W.T), np.ones(5)]
+    net = problem.model
+    np.testing.assert_allclose(net(X, g(psi)), net(X, problem.theta0), atol=1e-12)
 
 
 @pytest.mark.parametrize("integrator, order, T, ks", [("euler", 1, 0.4, (4, 8, 16)), ("heun", 2, 0.4, (2, 4, 8)),
@@ -231,7 +254,7 @@ def test_maps_that_do_not_fit_the_parameters(problem):
     wrong = MatrixLayout([(2, 2), (3, 1)])
     g = KroneckerMap(wrong, [np.eye(2), np.eye(3)], [np.eye(2), np.eye(1)])
     with pytest.raises(ShapeError):
-        discrepancy(get("kfac", model=problem.model), problem.loss, np.ones(5), g, [0.1], 0.1)
+        discrepancy(build_optimizer("kfac", problem), problem.loss, np.ones(5), g, [0.1], 0.1)
     with pytest.raises(ShapeError, match="acts on vectors of length 7, but theta0 has 2"):
         discrepancy(get("gd"), quad, THETA0, make_map("kronecker", 7, layout=problem.model.layout), [0.1], 0.1)
     with pytest.raises(TypeError, match="g must be an rgeom.maps.Map or a Submersion"):

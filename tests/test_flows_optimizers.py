@@ -17,7 +17,7 @@ from rgeom.errors import NonFiniteError, ShapeError, TensorTypeError
 from rgeom.flows import integrate
 from rgeom.flows.map_families import DeepLinear, KroneckerMap, MatrixLayout, SubmersionPullback, make_map
 from rgeom.flows.optimizers import (
-    KFAC, MLP, REGISTRY, Adam, AdaGrad, GD, HeavyBall, NaturalGradient, NaturalMomentum, Nesterov,
+    KFAC, REGISTRY, Adam, AdaGrad, GD, HeavyBall, NaturalGradient, NaturalMomentum, Nesterov,
     Newton, RiemannianGD, RiemannianNewton, RMSProp, Shampoo, SignGD, UnsupportedMapError, get, map_state,
 )
 from rgeom.flows.optimizers.newton import christoffel_gradient_matrix
@@ -240,59 +240,125 @@ def test_geodesic_step_is_the_second_order_taylor_polynomial_of_the_geodesic():
 
 
 # --- K-FAC ----------------------------------------------------------------------------------------------
-def _mlp(n=6, seed=0, widths=(2, 3, 2)):
+def _kfac_problem(n=6, seed=0, widths=(2, 3, 2)):
+    """The audit's homogeneous tanh MLP on random data, Gaussian likelihood ½‖f − y‖²."""
+    from rgeom.flows.audit import homogeneous_mlp
+    from rgeom.metrics.kfac import KFAC as KFACMetric
+
     rng = np.random.default_rng(seed)
-    net = MLP(widths, rng.normal(size=(n, widths[0])), rng.normal(size=(n, widths[-1])))
-    return net, rng.normal(size=net.layout.size)
+    net = homogeneous_mlp(widths)
+    theta = rng.normal(size=net.dim)
+    X, Y = rng.normal(size=(n, widths[0])), rng.normal(size=(n, widths[-1]))
+    prob = rgeom.models.Problem(net.with_theta(theta), "gaussian", (X, Y))
+    return prob, theta, KFACMetric(prob)
 
 
-def test_kfac_factors_equal_the_exact_fisher_block_for_one_sample():
-    """With one data point the Fisher block of W_l is exactly S_l ⊗ A_l (row-major vec)."""
-    net, theta = _mlp(n=1)
-    J = autograd.jacobian(lambda th: net.outputs(th).ravel())(theta)   # (n_out, d)
-    F = J.T @ J
-    for (A, S), a, b in zip(net.kfac_factors(theta), net.layout.offsets, net.layout.offsets[1:]):
-        np.testing.assert_allclose(np.kron(S, A), F[a:b, a:b], atol=1e-13)
+def test_kfac_step_is_minus_the_inverse_fisher_blocks_for_one_sample():
+    """With one data point the Fisher block of W̄_l is exactly S_l ⊗ A_l (row-major vec), a dense
+    reference built from the network's Jacobian (Λ = I for the Gaussian likelihood): the K-FAC step
+    is then −(block-diagonal Fisher)⁻¹ ∇L. Factors of size <= 4, well conditioned: 1e-12."""
+    from rgeom.metrics.kfac import KFAC as KFACMetric
+
+    prob, theta, metric = _kfac_problem(n=1)
+    X = prob.batches[0][0]
+    J = autograd.jacobian(lambda th: prob.model.apply(th, X).ravel())(theta)    # (n_out, d)
+    F, grad = J.T @ J, autograd.grad(prob.objective)(theta)
+    blocks = [F[a:a + s, a:a + s] for a, s in zip(prob.model.layout.offsets, prob.model.layout.sizes)]
+    np.testing.assert_allclose(metric.at(theta).as_matrix(), scipy.linalg.block_diag(*blocks), atol=1e-13)
+    ref = -np.linalg.solve(scipy.linalg.block_diag(*blocks) + 1e-3 * np.eye(theta.size), grad)
+    damped = KFACMetric(prob, damping=1e-3)                       # n = 1: rank-one blocks
+    step = KFAC(damped).field(prob.objective)(0.0, (theta,))[0]
+    np.testing.assert_allclose(step, ref, rtol=1e-9)
 
 
 def test_kfac_step_and_its_exact_invariance_under_kronecker_maps():
-    net, theta = _mlp()
-    step = KFAC(net).field(net.loss)(0.0, (theta,))[0]
-    grads = net.layout.split(autograd.grad(net.loss)(theta))
-    ref = [-np.linalg.solve(S, G) @ np.linalg.inv(A) for G, (A, S) in zip(grads, net.kfac_factors(theta))]
-    np.testing.assert_allclose(step, net.layout.join(ref), atol=1e-12)
-    # the network in the chart of a Kronecker map is the same function, and K-FAC there maps back
-    g = make_map("kronecker", net.layout.size, seed=3, layout=net.layout)
+    from rgeom.metrics.kfac import KFAC as KFACMetric
+
+    prob, theta, metric = _kfac_problem()
+    layout = prob.model.layout
+    step = KFAC(metric).field(prob.objective)(0.0, (theta,))[0]
+    grads = layout.split(autograd.grad(prob.objective)(theta))
+    ref = [-np.linalg.solve(S, G) @ np.linalg.inv(A) for G, (A, S) in zip(grads, metric.factors(theta))]
+    np.testing.assert_allclose(step, layout.join(ref), atol=1e-12)
+    # in the chart of a Kronecker map (an affine map of each layer's input and output) K-FAC,
+    # recomputed from the transformed activations, maps back exactly
+    for family in ("kronecker", "translation"):
+        g = make_map(family, layout.size, seed=3, layout=layout)
+        psi = g.inverse(theta)
+        opt = KFAC(metric).pullback(g)
+        assert abs(opt.metric.problem.objective(psi) - prob.objective(theta)) < 1e-13
+        A_psi, _ = opt.metric.factors(psi)[0]
+        if family == "kronecker":                                     # A ↦ Ω A Ωᵀ with Ω = B
+            B = g.rights[0]
+            np.testing.assert_allclose(A_psi, B @ metric.factors(theta)[0][0] @ B.T, atol=1e-12)
+        u = opt.field(rgeom.pullback(prob.objective, g))(0.0, (psi,))[0]
+        np.testing.assert_allclose(g.jvp(psi, u), step, atol=1e-11)
+    # damping (re-applied in ψ's units) breaks it
+    g = make_map("kronecker", layout.size, seed=3, layout=layout)
     psi = g.inverse(theta)
-    other = net.reparametrized(g)
-    assert abs(other.loss(psi) - net.loss(theta)) < 1e-13
-    u = KFAC(net).pullback(g).field(rgeom.pullback(net.loss, g))(0.0, (psi,))[0]
-    np.testing.assert_allclose(g.jvp(psi, u), step, atol=1e-11)
-    # damping breaks it
-    ud = KFAC(net, damping=0.1).pullback(g).field(rgeom.pullback(net.loss, g))(0.0, (psi,))[0]
-    sd = KFAC(net, damping=0.1).field(net.loss)(0.0, (theta,))[0]
+    damped = KFAC(KFACMetric(prob, damping=0.1))
+    assert damped.pullback(g).metric.damping == 0.1
+    ud = damped.pullback(g).field(rgeom.pullback(prob.objective, g))(0.0, (psi,))[0]
+    sd = damped.field(prob.objective)(0.0, (theta,))[0]
     assert np.linalg.norm(g.jvp(psi, ud) - sd) > 1e-3
     with pytest.raises(UnsupportedMapError, match="keep the layer structure"):
-        KFAC(net).pullback(make_map("orthogonal", net.layout.size))
+        KFAC(metric).pullback(make_map("orthogonal", layout.size))
+    other = MatrixLayout(layout.shapes[::-1])
+    with pytest.raises(UnsupportedMapError, match="keep the layer structure"):   # same size, other layers
+        KFAC(metric).pullback(KroneckerMap(other, [np.eye(r) for r, _ in other.shapes],
+                                           [np.eye(c) for _, c in other.shapes]))
+    with pytest.raises(TypeError, match="metric must be an rgeom.metrics.kfac.KFAC"):
+        KFAC(rgeom.metrics.Euclidean(3))
 
 
-def test_kfac_factors_agree_with_rgeom_metrics_kfac():
-    """The audit's small K-FAC against the full K-FAC metric (rgeom.metrics.kfac), an independent
-    implementation, on the same network and data: both factors agree."""
-    pytest.importorskip("rgeom.metrics.kfac")
+def test_kfac_pullback_through_activation_maps_translations_and_compositions():
+    """KFAC.pullback on rgeom.maps.ActivationAffine (weights and biases apart), on a composition
+    with a translation, and what it refuses. A K-FAC step maps back by J: dense check, 1e-10
+    relative (factors of size <= 5, random maps with condition numbers < 1e3)."""
+    from rgeom.maps import random_affine
     from rgeom.metrics.kfac import KFAC as KFACMetric
-    from rgeom.models import mlp
 
-    net, theta = _mlp(n=8)
-    ref = mlp(list(net.widths), activation="tanh")
+    rng = np.random.default_rng(3)
+    net = rgeom.models.mlp([3, 4, 2], activation="tanh", seed=1)
+    prob = rgeom.models.Problem(net, "gaussian", (rng.normal(size=(12, 3)), rng.normal(size=(12, 2))))
+    theta = net.theta
+    step = KFAC(KFACMetric(prob)).field(prob.objective)(0.0, (theta,))[0]
+    shift = rgeom.maps.Affine(np.eye(net.dim), 0.3 * rng.normal(size=net.dim))
+    for g in (random_affine(net, seed=1), random_affine(net, seed=2) @ shift):
+        psi = g.inverse(theta)
+        u = KFAC(KFACMetric(prob)).pullback(g).field(rgeom.pullback(prob.objective, g))(0.0, (psi,))[0]
+        np.testing.assert_allclose(g.jvp(psi, u), step, rtol=1e-10, atol=1e-12)
+    # the recipe travels with the metric: Monte-Carlo draws and their seed, damping and its kind, pinv
+    mc = KFAC(KFACMetric(prob, fisher="mc", mc_samples=3, seed=7, damping=1e-2, damping_kind="factors",
+                         pinv=True)).pullback(random_affine(net, seed=1)).metric
+    assert (mc.fisher, mc.source.mc_samples, mc.source.seed) == ("mc", 3, 7)
+    assert (mc.damping, mc.damping_kind, mc.pinv) == (1e-2, "factors", True)
+    other = rgeom.models.mlp([3, 5, 2], activation="tanh")
+    with pytest.raises(UnsupportedMapError, match="not those of"):
+        KFAC(KFACMetric(prob)).pullback(random_affine(other, seed=1))
+    with pytest.raises(UnsupportedMapError, match="mixes parameters"):
+        KFAC(KFACMetric(prob)).pullback(rgeom.maps.Scale(np.linspace(1.0, 2.0, net.dim)))
+
+
+def test_kfac_on_homogeneous_weights_equals_kfac_with_separate_biases():
+    """The same tanh network as rgeom.models.mlp (weights and biases apart: K-FAC appends the 1 to
+    the layer input itself) and as homogeneous matrices [W | b]: the K-FAC steps agree."""
+    from rgeom.metrics.kfac import KFAC as KFACMetric
+
+    prob, theta, metric = _kfac_problem(n=8)
+    ref = rgeom.models.mlp([2, 3, 2], activation="tanh")
     named = {}
-    for i, W in enumerate(net.layout.split(theta)):
+    for i, W in enumerate(prob.model.layout.split(theta)):
         named[f"{2 * i}.weight"], named[f"{2 * i}.bias"] = W[:, :-1], W[:, -1]
     theta_ref = ref.layout.flatten(named)
-    theirs = KFACMetric(ref, "mse", (net.X, net.Y)).factors(theta_ref)
-    for (A, S), (A2, S2) in zip(net.kfac_factors(theta), theirs):
-        np.testing.assert_allclose(np.asarray(A2), A, atol=1e-12)
-        np.testing.assert_allclose(np.asarray(S2), S, atol=1e-12)
+    X, Y = np.asarray(prob.batches[0][0]), np.asarray(prob.batches[0][1])
+    prob_ref = rgeom.models.Problem(ref, "gaussian", (X, Y))
+    step_ref = KFAC(KFACMetric(prob_ref)).field(prob_ref.objective)(0.0, (theta_ref,))[0]
+    step = KFAC(metric).field(prob.objective)(0.0, (theta,))[0]
+    got = ref.layout.unflatten(step_ref)
+    for i, V in enumerate(prob.model.layout.split(step)):
+        np.testing.assert_allclose(got[f"{2 * i}.weight"], V[:, :-1], atol=1e-12)
+        np.testing.assert_allclose(got[f"{2 * i}.bias"], V[:, -1], atol=1e-12)
 
 
 # --- Shampoo ---------------------------------------------------------------------------------------------

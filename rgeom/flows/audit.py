@@ -33,16 +33,15 @@ from ..backend import get_backend
 from ..errors import ConvergenceError, ShapeError
 from ..geometry.rules import pullback as pullback_function
 from ..maps.base import Map
-from .map_families import FAMILIES, LAYOUT_FAMILIES, Submersion, make_map
+from .map_families import FAMILIES, LAYOUT_FAMILIES, MatrixLayout, Submersion, make_map
 from .optimizers import REGISTRY, Optimizer, UnsupportedMapError, get
 from ..linalg._progress import progress_bar
 from .optimizers.base import check_lr
-from .optimizers.kfac import MLP
 
 __all__ = [
     "Discrepancy", "discrepancy", "one_step", "fit_slope", "classify", "AuditProblem",
-    "default_problem", "AUDIT_OPTIMIZERS", "build_optimizer", "audit", "format_table", "plot",
-    "EXACT_RTOL",
+    "default_problem", "homogeneous_mlp", "AUDIT_OPTIMIZERS", "build_optimizer", "audit", "format_table",
+    "plot", "EXACT_RTOL", "KFAC_DAMPING",
 ]
 
 #: Relative round-off level below which a discrepancy counts as zero (see the module docstring).
@@ -309,14 +308,70 @@ def _compose(loss, g):
 
 
 # --- the audit problem ----------------------------------------------------------------------------
+def homogeneous_mlp(widths, *, activation="tanh", backend="autograd"):
+    """An MLP whose layer ``l`` is one homogeneous matrix ``W̄_l = [W_l | b_l]`` acting on ``ā = (a; 1)``.
+
+    The parameters are laid out as a :class:`~rgeom.flows.map_families.MatrixLayout` (one
+    ``out × (in + 1)`` block per layer, row-major), which is what the layer-wise map families act
+    on, and every block is a dense :class:`~rgeom.models.Layer` without separate bias, so the
+    K-FAC metric's input factor is ``A = E[ā āᵀ]`` directly. Parameters start at zero.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        ``(n_in, hidden…, n_out)``.
+    activation : str
+        Of the hidden layers (see :func:`rgeom.models.mlp`).
+    backend : str
+
+    Returns
+    -------
+    rgeom.models.Model
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> net = homogeneous_mlp((1, 2, 1))
+    >>> net.layout, [(L.weight, L.bias) for L in net.layers]
+    (MatrixLayout([(2, 2), (1, 3)]), [('W0', None), ('W1', None)])
+    >>> theta = np.arange(7.0)                      # W̄₀ = [[0, 1], [2, 3]], W̄₁ = [[4, 5, 6]]
+    >>> f = net(np.array([[0.5]]), theta)[0, 0]     # W̄₁ (tanh(W̄₀ (0.5; 1)); 1)
+    >>> bool(np.isclose(f, 4 * np.tanh(1.0) + 5 * np.tanh(4.0) + 6))
+    True
+    """
+    from ..models.model import Layer, Model, _activation
+
+    widths = tuple(int(w) for w in widths)
+    if len(widths) < 2 or min(widths) < 1:
+        raise ShapeError(f"homogeneous_mlp: widths must list at least two positive sizes, got {widths}.")
+    bk = get_backend(backend)
+    layout = MatrixLayout([(widths[i + 1], widths[i] + 1) for i in range(len(widths) - 1)])
+    act, n_layers = _activation(activation, bk.xp), len(widths) - 1
+
+    def fn(named, X, tap=None):
+        a = X
+        for i in range(n_layers):
+            abar = bk.xp.concatenate([a, bk.xp.ones((a.shape[0], 1), dtype=a.dtype)], 1)
+            s = abar @ named[f"W{i}"].T
+            if tap is not None:
+                s = tap(i, abar, s)
+            a = act(s) if i < n_layers - 1 else s
+        return a
+
+    layers = [Layer("dense", f"W{i}", None) for i in range(n_layers)]
+    return Model(fn, layout, np.zeros(layout.dim), bk, layers=layers,
+                 name=f"homogeneous_mlp({'-'.join(map(str, widths))}, {activation})")
+
+
 @dataclasses.dataclass(frozen=True)
 class AuditProblem:
     """A loss on a matrix layout, a start and a model: what every audit row runs on.
 
     Attributes
     ----------
-    model : MLP
-        The network (its ``layout`` serves the layer-wise maps, K-FAC and Shampoo).
+    problem : rgeom.models.Problem
+        The network (:func:`homogeneous_mlp`; its ``model.layout`` serves the layer-wise maps and
+        Shampoo), the Gaussian likelihood ``½‖f − y‖²`` and the data.
     theta0 : ndarray, shape (d,)
     ggn : Metric
         The Gauss-Newton metric of the loss on θ with a ridge, ``JᵀJ/n + (μ + 0.1) I`` (the row
@@ -325,10 +380,15 @@ class AuditProblem:
         ``L(θ)``: the network's squared loss plus weight decay.
     """
 
-    model: MLP
+    problem: object
     theta0: np.ndarray
     ggn: object
     loss: object
+
+    @property
+    def model(self):
+        """The network (:class:`rgeom.models.Model` on a MatrixLayout)."""
+        return self.problem.model
 
     @property
     def dim(self):
@@ -351,46 +411,54 @@ def default_problem(seed=13, *, widths=(1, 2, 1), n_data=16, weight_decay=0.0):
     (7, MatrixLayout([(2, 2), (1, 3)]))
     """
     from ..metrics.simple import Dense
+    from ..models.problem import Problem
 
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n_data, widths[0]))
-    blank = MLP(widths, X, np.zeros((n_data, widths[-1])))
-    teacher = rng.normal(size=blank.layout.size)
-    Y = blank.outputs(teacher) + 0.1 * rng.normal(size=(n_data, widths[-1]))
-    model = MLP(widths, X, Y)
-    d = blank.layout.size
+    net = homogeneous_mlp(widths)
+    teacher = rng.normal(size=net.layout.size)
+    Y = net(X, teacher) + 0.1 * rng.normal(size=(n_data, widths[-1]))
+    d = net.layout.size
     theta0 = rng.choice([-1.0, 1.0], size=d) * rng.uniform(0.5, 1.5, size=d)
+    prob = Problem(net.with_theta(theta0), "gaussian", (X, Y))
     mu = float(weight_decay)
 
     def loss(theta):
-        return model.loss(theta) + 0.5 * mu * get_backend(None, theta).xp.sum(theta * theta)
+        return prob.objective(theta) + 0.5 * mu * get_backend(None, theta).xp.sum(theta * theta)
 
     def ggn(theta):
         bk = get_backend(None, theta)
-        J = bk.jacobian(lambda t: bk.xp.reshape(model.outputs(t), (-1,)), theta)
+        J = bk.jacobian(lambda t: bk.xp.reshape(net.apply(t, bk.asarray(X)), (-1,)), theta)
         return J.T @ J / n_data + (mu + 0.1) * bk.xp.eye(d, dtype=theta.dtype)
 
-    return AuditProblem(model, theta0, Dense(ggn, dim=d), loss)
+    return AuditProblem(prob, theta0, Dense(ggn, dim=d), loss)
 
 
-#: The audit's rows: registry names plus ``ngd_ggn`` (natural gradient with the network's GGN).
+#: The audit's rows: registry names plus ``ngd_ggn`` (natural gradient with the network's GGN) and
+#: ``kfac_damped`` (K-FAC with its metric damped, ``G + δI``, δ = :data:`KFAC_DAMPING`).
 AUDIT_OPTIMIZERS = (
     "gd", "sign_gd", "heavy_ball", "nesterov", "adam", "rmsprop", "adagrad", "newton",
     "riemannian_newton", "ngd", "ngd_ggn", "ngd_momentum", "ngd_momentum_lc", "rgd_exp",
-    "rgd_geodesic", "kfac", "shampoo",
+    "rgd_geodesic", "kfac", "kfac_damped", "shampoo",
 )
+#: Damping of the audit row ``kfac_damped``.
+KFAC_DAMPING = 1e-3
 
 
 def build_optimizer(name, problem):
     """The optimizer ``name`` configured for ``problem`` (metric, model or layout as needed).
 
     Metric-based optimizers use the Euclidean metric of the θ chart (pulled back in ψ), except
-    ``ngd_ggn``, which uses ``problem.ggn``.
+    ``ngd_ggn``, which uses ``problem.ggn``, and K-FAC, whose metric is the K-FAC metric of the
+    problem's network and data (:class:`rgeom.metrics.kfac.KFAC`; damped for ``kfac_damped``).
     """
     if name == "ngd_ggn":
         return get("ngd", metric=problem.ggn)
-    if name == "kfac":
-        return get("kfac", model=problem.model)
+    if name in ("kfac", "kfac_damped"):
+        from ..metrics.kfac import KFAC as KFACMetric
+
+        damping = KFAC_DAMPING if name == "kfac_damped" else 0.0
+        return get("kfac", metric=KFACMetric(problem.problem, damping=damping))
     if name == "shampoo":
         return get("shampoo", layout=problem.model.layout)
     if name not in REGISTRY:

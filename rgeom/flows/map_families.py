@@ -13,6 +13,8 @@ name                        map                                                 
 ``general_linear``          ``A ψ + b``, ``A`` invertible (condition number ≤ ~8)       yes
 ``kronecker``               per layer ``W = A Wψ B`` on a :class:`MatrixLayout`         yes
 ``kronecker_orthogonal``    per layer ``W = Q₁ Wψ Q₂`` with orthogonal ``Q₁, Q₂``       yes
+``activations``             per layer ``W̄ = Φ⁻¹(W̄ψ − d e_lastᵀ) Ω``: affine maps of      yes
+                            inputs ``a ↦ U a + c`` and pre-activations ``s ↦ Φ s + d``
 ``elementwise``             ``θᵢ = a sinh((ψᵢ + cᵢ)/a)`` (:class:`~rgeom.maps.Sinh`)    no
 ``nonlinear``               affine couplings around an orthogonal mix                   no
 ==========================  ==========================================================  ======
@@ -40,12 +42,12 @@ __all__ = [
 #: Every map family, in the order of the audit table's columns.
 FAMILIES = (
     "translation", "signed_permutation", "positive_diagonal", "orthogonal", "general_linear",
-    "kronecker", "kronecker_orthogonal", "elementwise", "nonlinear",
+    "kronecker", "kronecker_orthogonal", "activations", "elementwise", "nonlinear",
 )
 #: Families whose maps are affine (an invariant flow's Euler steps are then exactly invariant).
-LINEAR_FAMILIES = FAMILIES[:7]
+LINEAR_FAMILIES = FAMILIES[:8]
 #: Families that act layer by layer on a :class:`MatrixLayout` (they need ``layout=``).
-LAYOUT_FAMILIES = ("kronecker", "kronecker_orthogonal")
+LAYOUT_FAMILIES = ("kronecker", "kronecker_orthogonal", "activations")
 
 
 class MatrixLayout(ParamLayout):
@@ -252,6 +254,22 @@ def _kronecker_orthogonal(rng, d, layout):
                         [_orthogonal(rng, c) for _, c in layout.shapes])
 
 
+def _activations(rng, d, layout):
+    """K-FAC's family: each block is a homogeneous layer ``s = W̄ ā`` (last input coordinate 1)
+    whose input and pre-activation get new affine coordinates ``ā' = Ω ā``, ``s' = Φ s + d``;
+    then ``W̄' = Φ W̄ Ω⁻¹ + d e_lastᵀ`` (:class:`rgeom.maps.ActivationAffine` for any model)."""
+    lefts, rights, shifts = [], [], []
+    for r, c in layout.shapes:
+        Phi_inv, Om = np.linalg.inv(_conditioned(rng, r)), _homogeneous(rng, c)
+        e_last = np.zeros((1, c))
+        e_last[0, -1] = 1.0
+        lefts.append(Phi_inv)
+        rights.append(Om)
+        d = 0.5 * rng.standard_normal((r, 1))
+        shifts.append(-Phi_inv @ (d @ e_last) @ Om)                     # −Φ⁻¹ d e_lastᵀ Ω
+    return KroneckerMap(layout, lefts, rights, shifts)
+
+
 def _elementwise(rng, d, layout):
     return Sinh(rng.uniform(1.5, 2.5)) @ Affine(np.eye(d), 0.5 * rng.standard_normal(d))
 
@@ -266,7 +284,8 @@ _BUILDERS = {
     "translation": _translation, "signed_permutation": _signed_permutation,
     "positive_diagonal": _positive_diagonal, "orthogonal": _orthogonal_map,
     "general_linear": _general_linear, "kronecker": _kronecker,
-    "kronecker_orthogonal": _kronecker_orthogonal, "elementwise": _elementwise, "nonlinear": _nonlinear,
+    "kronecker_orthogonal": _kronecker_orthogonal, "activations": _activations, "elementwise": _elementwise,
+    "nonlinear": _nonlinear,
 }
 
 

@@ -128,7 +128,28 @@ class KFAC(Metric):
         self.damping = _check_damping(damping)
         self.damping_kind, self.pinv = damping_kind, bool(pinv)
         self.rank_rtol = rank_rtol
+        self._settings = dict(fisher=fisher, mc_samples=mc_samples, seed=seed, damping=damping,
+                              damping_kind=damping_kind, pinv=pinv, rank_rtol=rank_rtol)
         _check_layers(prob.model)
+
+    def with_model(self, model):
+        """The same recipe (loss, data, Fisher type, damping, kernel rule) on another model.
+
+        For a reparametrized network, e.g. :meth:`rgeom.maps.ActivationAffine.transformed_model`:
+        the K-FAC metric then is computed natively in the new coordinates.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rgeom.models import mlp
+        >>> net = mlp([3, 2], activation="identity")
+        >>> rng = np.random.default_rng(0)
+        >>> G = KFAC(net, "mse", (rng.normal(size=(10, 3)), rng.normal(size=(10, 2))), damping=1e-3)
+        >>> G2 = G.with_model(mlp([3, 2], activation="identity"))
+        >>> G2.damping, G2.fisher, G2.problem.n == G.problem.n
+        (0.001, 'exact', True)
+        """
+        return KFAC(self.problem.with_model(model), **self._settings)
 
     # -- factors ---------------------------------------------------------------------------
     def factors(self, theta):

@@ -17,7 +17,7 @@ registry name           class                                 state
 ``ngd_momentum_lc``     :class:`NaturalMomentum` (with Γ)     θ, velocity (vector)
 ``rgd_exp``             :class:`RiemannianGD` (exp map)       θ
 ``rgd_geodesic``        :class:`RiemannianGD` (2nd order)     θ
-``kfac``                :class:`KFAC`                         θ
+``kfac``                :class:`KFAC` (K-FAC metric)          θ
 ``shampoo``             :class:`Shampoo`                      θ, L_i, R_i (none)
 ======================  ====================================  ==================================
 
@@ -30,7 +30,7 @@ import dataclasses
 from .adaptive import AdaGrad, Adam, RMSProp
 from .base import KINDS, Component, Optimizer, UnsupportedMapError, check_lr, map_state
 from .gradient import GD, SignGD
-from .kfac import KFAC, MLP
+from .kfac import KFAC
 from .momentum import HeavyBall, Nesterov
 from .natural import NaturalGradient, NaturalMomentum
 from .newton import Newton, RiemannianNewton
@@ -40,7 +40,7 @@ from .shampoo import Shampoo
 __all__ = [
     "Optimizer", "Component", "KINDS", "UnsupportedMapError", "check_lr", "map_state", "get", "REGISTRY",
     "GD", "SignGD", "HeavyBall", "Nesterov", "Adam", "RMSProp", "AdaGrad", "Newton", "RiemannianNewton",
-    "NaturalGradient", "NaturalMomentum", "RiemannianGD", "KFAC", "MLP", "Shampoo",
+    "NaturalGradient", "NaturalMomentum", "RiemannianGD", "KFAC", "Shampoo",
 ]
 
 #: name -> (class, fixed keyword arguments)
@@ -72,7 +72,7 @@ def get(name, **hyper):
     name : str
         A key of :data:`REGISTRY` (listed in this module's table).
     **hyper
-        Keyword arguments of the class (``metric=``, ``gamma=``, ``model=``, …).
+        Keyword arguments of the class (``metric=``, ``gamma=``, ``layout=``, …).
 
     Returns
     -------
