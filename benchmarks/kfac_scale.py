@@ -61,11 +61,11 @@ def main():
     kw = dict(method="stochastic", measures=["trace"], n_probes=args.probes, christoffel=False, seed=0,
               progress=None)
     t = time.perf_counter()
-    naive = flatness(prob.objective, model.theta, None, **kw)
+    naive = flatness(prob, model.theta, None, **kw)  # the Problem itself: per-point Hessian kernels
     t_naive = time.perf_counter() - t
     t = time.perf_counter()
     G = KFAC(prob)
-    inv = flatness(prob.objective, model.theta, G, **kw)
+    inv = flatness(prob, model.theta, G, **kw)
     t_inv = time.perf_counter() - t
     peak = peak_gib()
     res = {

@@ -240,3 +240,19 @@ def test_progress_bar_is_off_when_not_a_terminal(capsys):
     assert capsys.readouterr().err == ""
     bar = progress(range(3), enabled=True, desc="x")
     assert list(bar) == [0, 1, 2] and type(bar).__name__ != "range"
+
+
+def test_conv_patches_same_on_torch_and_jax():
+    """K-FAC's conv input patches: the JAX route (conv_general_dilated_patches) gives exactly
+    torch's unfold, features ordered (C_in, kh, kw) on both (pure data movement: equal bits)."""
+    torch = pytest.importorskip("torch")
+    jax = pytest.importorskip("jax")
+    from rgeom.models.torch_adapter import _unfold
+
+    a = np.random.default_rng(0).normal(size=(3, 2, 7, 6))
+    for conv in (dict(kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1)),
+                 dict(kernel_size=(3, 2), stride=(2, 1), padding=(0, 1), dilation=(2, 1))):
+        t = _unfold(torch.as_tensor(a), conv).numpy()
+        j = np.asarray(_unfold(jax.numpy.asarray(a), conv))
+        assert t.shape == j.shape
+        np.testing.assert_array_equal(t, j)

@@ -20,9 +20,9 @@ import importlib.util
 import sys
 
 from ..errors import BackendError
-from ._base import Backend
+from ._base import Backend, HessianKernels, PointHessian
 
-__all__ = ["Backend", "get_backend", "available_backends", "infer_backend", "BACKENDS"]
+__all__ = ["Backend", "HessianKernels", "PointHessian", "get_backend", "available_backends", "infer_backend", "BACKENDS"]
 
 BACKENDS = ("autograd", "jax", "torch")
 _MODULES = {"autograd": "autograd", "jax": "jax", "torch": "torch"}

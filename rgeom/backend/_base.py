@@ -69,5 +69,66 @@ class Backend(abc.ABC):
         """Compile ``f`` where the backend can; the identity otherwise."""
         return f
 
+    def hessian_kernels(self, f):
+        """Many Hessian products of a scalar ``f(x, *args)`` at one point: :class:`HessianKernels`.
+
+        Build it once per function (under JAX it holds the compiled kernels) and call
+        ``.at(x, *args)`` per point; the backends override it with faster kernels (torch reuses
+        the gradient's graph, JAX compiles the linearisation of the gradient).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rgeom.backend import get_backend
+        >>> bk = get_backend("autograd")
+        >>> H = bk.hessian_kernels(lambda x, c: c * (x ** 3).sum()).at(np.array([1.0, 2.0]), 0.5)
+        >>> H.gradient.tolist(), H.mv(np.array([1.0, 1.0])).tolist(), float(H.quad(np.array([1.0, 1.0])))
+        ([1.5, 6.0], [3.0, 6.0], 9.0)
+        """
+        return HessianKernels(self, f)
+
+
+class PointHessian:
+    """``∇²f(x)`` at one fixed point ``x``, from :meth:`HessianKernels.at`.
+
+    Attributes
+    ----------
+    gradient : backend array, shape (d,)
+        ``∇f(x)`` (computed with the per-point work, at no extra cost).
+    """
+
+    def __init__(self, gradient, mv, quad=None):
+        self.gradient, self._mv, self._quad = gradient, mv, quad
+
+    def mv(self, v):
+        """``∇²f(x) v`` (backend array ``(d,)`` in and out)."""
+        return self._mv(v)
+
+    def quad(self, v):
+        """The quadratic form ``vᵀ ∇²f(x) v`` (a backend scalar)."""
+        if self._quad is None:
+            return (v * self._mv(v)).sum()
+        return self._quad(v)
+
+
+class HessianKernels:
+    """Generic products of ``∇²ₓ f(x, *args)``: one forward-over-reverse pass each.
+
+    Parameters
+    ----------
+    backend : Backend
+    f : callable
+        ``f(x, *args) -> scalar``; ``args`` (e.g. data batches) are held fixed.
+    """
+
+    def __init__(self, backend, f):
+        self.backend, self.f = backend, f
+
+    def at(self, x, *args):
+        """A :class:`PointHessian` at ``x``."""
+        bk, f = self.backend, self.f
+        fx = lambda y: f(y, *args)  # noqa: E731
+        return PointHessian(bk.grad(fx, x), lambda v: bk.hvp(fx, x, v))
+
     def __repr__(self):
         return f"<rgeom backend {self.name!r}>"

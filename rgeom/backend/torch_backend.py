@@ -4,7 +4,7 @@ import types
 
 import numpy as onp
 
-from ._base import Backend
+from ._base import Backend, HessianKernels, PointHessian
 
 
 def _torch_namespace(torch):
@@ -86,3 +86,28 @@ class TorchBackend(Backend):
 
     def hessian(self, f, x):
         return self._func.hessian(f)(x)
+
+    def hessian_kernels(self, f):
+        return _TorchHessianKernels(self, f)
+
+
+class _TorchHessianKernels(HessianKernels):
+    """Reverse-over-reverse with the gradient's graph kept (``create_graph`` once per point).
+
+    Each product is one backward pass through that graph (``torch.autograd.grad`` with
+    ``retain_graph=True``): the forward pass and the first backward pass are not redone.
+    """
+
+    def at(self, x, *args):
+        torch = self.backend._torch
+        leaf = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            g = torch.autograd.grad(self.f(leaf, *args), leaf, create_graph=True)[0]
+        if not g.requires_grad:  # f is affine in x: the Hessian is zero
+            return PointHessian(g.detach(), lambda v: torch.zeros_like(v))
+
+        def mv(v):
+            (hv,) = torch.autograd.grad(g, leaf, v.to(g.dtype), retain_graph=True, allow_unused=True)
+            return torch.zeros_like(v) if hv is None else hv
+
+        return PointHessian(g.detach(), mv)

@@ -172,13 +172,26 @@ class Pencil:
         """Krylov coordinates → a tangent vector ``v`` with ``A v = λ M v``."""
         return self.M.whiten(y) if self.mode == "whitened" else y
 
+    def form(self, x):
+        """``xᵀ C x`` for the operator ``C`` of :meth:`apply` (Krylov coordinates).
+
+        Standard and whitened modes use the operator's quadratic form ``A.quad`` (on ``W x``):
+        no full product is formed when ``A`` has a cheaper route for it.
+        """
+        if self.mode == "metric":
+            return dot(x, self.apply(x))
+        self.n_apply += 1
+        if self.mode == "standard":
+            return self.A.quad(x)
+        return self.A.quad(self.M.whiten(x))  # C = Wᵀ A W: xᵀ C x = (W x)ᵀ A (W x)
+
     def trace_probe(self, z):
         """``zᵀ E z`` for a probe ``z`` (an unbiased sample of ``tr E`` over the range)."""
         z = self.project(z)
         if self.mode == "metric":
             # tr(M⁻¹A) = E[zᵀ M⁻¹ A z] = E[(M⁺z)ᵀ A z] with one solve and one product
             return dot(self.solve(z), self._A(z))
-        return dot(z, self.apply(z))
+        return self.form(z)
 
     def status(self):
         """``(converged, message)`` of the inner solves so far."""

@@ -11,7 +11,9 @@ basis, tridiagonal eigenproblems) is backend-agnostic and always float64.
 A :class:`LinearOperator` holds ``mv`` and, for a metric, optional exact ``solve`` (``G⁻¹``, or
 the pseudo-inverse ``G⁺`` for a singular metric), a symmetric whitening ``whiten = G^{+1/2}``
 with ``unwhiten = G^{1/2}``, a range projector ``project``, the kernel dimension and, when known,
-an orthonormal kernel basis. Every call is counted in :attr:`LinearOperator.counts`.
+an orthonormal kernel basis, and optionally a quadratic form ``quad`` (``xᵀ A x`` without forming
+``A x``: what trace probes need, cheaper for a network Hessian by nested forward mode). Every
+call is counted in :attr:`LinearOperator.counts`.
 """
 
 import numpy as np
@@ -59,6 +61,9 @@ class LinearOperator:
         Orthonormal basis of the kernel.
     damping : float
         A multiple of the identity already added to the metric (``A = G + damping·I``).
+    quad : callable, optional
+        ``(d,) float64 -> float``: the quadratic form ``xᵀ A x`` by a route cheaper than ``mv``
+        (counted as a product). ``None``: ``x · mv(x)``.
     tags : iterable of str
         Structure: ``"identity"``, ``"diagonal"``, ``"symmetric"``, ``"psd"``.
     name : str
@@ -88,6 +93,7 @@ class LinearOperator:
         kernel_dim=None,
         kernel_basis=None,
         damping=0.0,
+        quad=None,
         tags=(),
         name="A",
     ):
@@ -101,12 +107,14 @@ class LinearOperator:
             ("unwhiten", unwhiten),
             ("whiten_t", whiten_t),
             ("project", project),
+            ("quad", quad),
         ):
             if f is not None and not callable(f):
                 raise TypeError(f"LinearOperator: {nm} must be callable or None, got {f!r}.")
         self.dim, self.name, self.tags = int(dim), str(name), frozenset(tags)
         self._mv, self._solve, self._whiten, self._unwhiten = mv, solve, whiten, unwhiten
         self._whiten_t = whiten_t
+        self._quad = quad
         if kernel_basis is not None:
             kernel_basis = np.asarray(kernel_basis, dtype=np.float64).reshape(self.dim, -1)
             kernel_basis = np.linalg.qr(kernel_basis)[0] if kernel_basis.shape[1] else kernel_basis
@@ -136,6 +144,13 @@ class LinearOperator:
         """``A x``, shape ``(d,)``."""
         self.counts["mv"] += 1
         return np.asarray(self._mv(self._check(x, "x")), dtype=np.float64)
+
+    def quad(self, x):
+        """The quadratic form ``xᵀ A x`` (a float; one product)."""
+        if self._quad is None:
+            return float(np.einsum("i,i->", x, self.mv(x)))
+        self.counts["mv"] += 1
+        return float(self._quad(self._check(x, "x")))
 
     @property
     def has_solve(self):

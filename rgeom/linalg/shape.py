@@ -15,6 +15,11 @@
     with the gradient and ``w = G⁻¹∇L`` computed **once per point**, not per product.
 
   Under JAX the product is compiled once with ``jax.jit``.
+
+  When the loss is an :class:`rgeom.models.Problem` (or its bound ``objective``), the Hessian
+  products come from :meth:`~rgeom.models.Problem.hessian_operator`, which shares the per-point
+  work between products (torch: the gradient's graph; JAX: the compiled linearised gradient) and
+  gives trace probes a quadratic form ``vᵀ∂²L v`` cheaper than a product.
 * the metric at the point as a :class:`~rgeom.linalg.LinearOperator` (exact solve / whitening /
   kernel information when the metric offers them), optionally damped (``G + δI``);
 * the natural-gradient norm ``√(∇Lᵀ G⁻¹ ∇L)`` (zero at a critical point; it bounds the
@@ -135,12 +140,33 @@ def _solve(G_op, b, cg_rtol):
     return res.x, res.converged
 
 
-def _lean_hessian_mv(loss, metric, theta, bk, w_solver):
+def _point_hessian(loss, bk):
+    """The per-point Hessian factory of a loss that offers one, else ``None``.
+
+    A :class:`~rgeom.models.Problem` (it has ``hessian_operator``) or its bound ``objective``
+    qualifies, on the backend of the point.
+    """
+    owner = loss
+    if not callable(getattr(owner, "hessian_operator", None)):
+        owner = getattr(loss, "__self__", None)
+        func = getattr(loss, "__func__", None)
+        if owner is None or func is None or func is not getattr(type(owner), "objective", None):
+            return None
+        if not callable(getattr(owner, "hessian_operator", None)):
+            return None
+    if getattr(getattr(owner, "backend", None), "name", None) != bk.name:
+        return None
+    return owner.hessian_operator
+
+
+def _lean_hessian_mv(loss, metric, theta, bk, w_solver, hvp=None, grad=None):
     """Backend-level ``v ↦ Hess v`` (Christoffel term kept) and its route name.
 
-    ``w_solver(grad)`` returns ``G⁻¹ grad`` as a backend array (computed once, here).
+    ``w_solver(grad)`` returns ``G⁻¹ grad`` as a backend array (computed once, here); ``hvp`` and
+    ``grad`` are the loss's ``∂²L v`` and ``∇L`` at ``theta`` when already at hand.
     """
-    hvp = lambda v: bk.hvp(loss, theta, v)  # noqa: E731
+    if hvp is None:
+        hvp = lambda v: bk.hvp(loss, theta, v)  # noqa: E731
     if metric.constant:
         return hvp, "Hessian (constant metric)"
     if (
@@ -156,7 +182,7 @@ def _lean_hessian_mv(loss, metric, theta, bk, w_solver):
             loss.fn, metric.base, th, bk, lambda gr: to_bk(_solve(base_op, to_np(gr), 1e-12)[0])
         )
         return (lambda v: g.vjp(theta, inner(g.jvp(theta, v)))), f"pullback Jᵀ [{route}] J"
-    w = w_solver(bk.grad(loss, theta))
+    w = w_solver(bk.grad(loss, theta) if grad is None else grad)
 
     def mv(v):
         corr = (
@@ -208,7 +234,10 @@ def shape_problem(
     metric, theta, bk = _resolve(metric, theta, backend)
     d = int(theta.shape[0])
     to_bk, to_np = _backend_converters(bk, theta)
-    g_np = to_np(bk.grad(loss, theta))
+    factory = _point_hessian(loss, bk)
+    point = factory(theta) if factory is not None else None
+    g_b = point.gradient if point is not None else bk.grad(loss, theta)
+    g_np = to_np(g_b)
     G_op, G_at = None, None
     if not naive:
         G_at = metric.at(theta)
@@ -217,8 +246,8 @@ def shape_problem(
             G_op = None
     w_np, ng_ok = _solve(G_op, g_np, cg_rtol)
     ng_norm = float(np.sqrt(max(dot(g_np, w_np), 0.0)))
-    if naive or not christoffel or metric.constant:
-        mv_b = lambda v: bk.hvp(loss, theta, v)  # noqa: E731
+    plain = naive or not christoffel or metric.constant
+    if plain:
         route = (
             "naive Hessian"
             if naive
@@ -228,13 +257,31 @@ def shape_problem(
                 else "Hessian, Christoffel term dropped"
             )
         )
-    elif damping:  # the pullback shortcut is a tensor rule of the undamped metric only
-        mv_b, route = _lean_hessian_mv(loss, _NoShortcut(metric), theta, bk, lambda _g: to_bk(w_np))
+    if point is not None and (plain or bk.name != "jax"):
+        # the loss's own per-point kernels (already compiled under JAX): no per-call jit
+        if plain:
+            mv_b = point.mv
+        else:
+            mv_b, route = _lean_hessian_mv(
+                loss, _NoShortcut(metric) if damping else metric, theta, bk,
+                lambda _g: to_bk(w_np), hvp=point.mv, grad=g_b,
+            )
     else:
-        mv_b, route = _lean_hessian_mv(loss, metric, theta, bk, lambda _g: to_bk(w_np))
-    mv_b = bk.jit(mv_b)
+        if plain:
+            mv_b = lambda v: bk.hvp(loss, theta, v)  # noqa: E731
+        elif damping:  # the pullback shortcut is a tensor rule of the undamped metric only
+            mv_b, route = _lean_hessian_mv(
+                loss, _NoShortcut(metric), theta, bk, lambda _g: to_bk(w_np), grad=g_b
+            )
+        else:
+            mv_b, route = _lean_hessian_mv(loss, metric, theta, bk, lambda _g: to_bk(w_np), grad=g_b)
+        mv_b = bk.jit(mv_b)
+    quad = None
+    if point is not None and plain:
+        quad = lambda x: float(to_np(point.quad(to_bk(x))))  # noqa: E731
     H_op = LinearOperator(
-        lambda x: to_np(mv_b(to_bk(x))), d, tags=("symmetric",), name="Riemannian Hessian"
+        lambda x: to_np(mv_b(to_bk(x))), d, tags=("symmetric",), name="Riemannian Hessian",
+        quad=quad,
     )
 
     def dense(max_dense_dim):

@@ -15,7 +15,7 @@ metric) from products with ``A`` only.
 
 import numpy as np
 
-from ._kernels import dot, gemv, gemv_t, norm
+from ._kernels import gemv, gemv_t, norm
 from ._progress import progress_bar
 from ._result import Estimate, mean_and_stderr
 from .generalized import Pencil
@@ -136,13 +136,13 @@ def hutchpp(A, n_matvecs=30, *, M=None, seed=0, cg_rtol=1e-10, progress=True):
         QT = QT[:r]
         head = 0.0
         for i in range(r):
-            head += dot(QT[i], pencil.apply(QT[i]))
+            head += pencil.form(QT[i])
             bar.update(1)
         samples = []
         for _ in range(g):
             z = pencil.project(rademacher(rng, d))
             z = z - gemv_t(gemv(QT, z), QT)
-            samples.append(dot(z, pencil.apply(z)))
+            samples.append(pencil.form(z))
             bar.update(1)
     tail, stderr = mean_and_stderr(samples)
     if r == pencil.range_dim:  # the sketch spans the whole range: exact up to rounding

@@ -57,6 +57,7 @@ class Problem:
         self.n = self.data.n
         self.batches = []
         self.n_out = None
+        self._hessian_kernels = None
         for i, (X, y) in enumerate(self.data):
             Xb = model.asarray(X)
             try:
@@ -80,13 +81,17 @@ class Problem:
         """The prepared batches, with a progress bar when enabled."""
         return progress(self.batches, total=len(self.batches), desc=desc, enabled=self.progress)
 
-    def objective(self, theta):
-        """The data loss ``L(θ)`` (a backend scalar, differentiable in ``theta``)."""
+    def _loss_on(self, theta, *data):
+        """``L(θ)`` on explicit ``(X, T)`` pairs (so that compiled kernels take the data as arguments)."""
         xp = self.backend.xp
         total = 0.0
-        for X, T, n in self.batches:
+        for X, T in data:
             total = total + xp.sum(self.loss.per_sample(self.ops, self.model.apply(theta, X), T))
         return total / self.n
+
+    def objective(self, theta):
+        """The data loss ``L(θ)`` (a backend scalar, differentiable in ``theta``)."""
+        return self._loss_on(theta, *[(X, T) for X, T, _ in self.batches])
 
     __call__ = objective
 
@@ -101,8 +106,50 @@ class Problem:
         return self.backend.grad(self.objective, theta)
 
     def hvp(self, theta, v):
-        """Hessian-vector product ``∇²L(θ) v`` (one forward-over-reverse pass over the data)."""
+        """Hessian-vector product ``∇²L(θ) v`` (one forward-over-reverse pass over the data).
+
+        For many products at one point use :meth:`hessian_operator`.
+        """
         return self.backend.hvp(self.objective, theta, v)
+
+    def hessian_operator(self, theta=None):
+        """``∇²L(θ)`` at one point for many products, sharing the per-point work.
+
+        The backend's fastest kernels (:meth:`rgeom.backend.Backend.hessian_kernels`): torch keeps
+        the gradient's graph and runs one backward pass through it per product; JAX compiles the
+        linearised gradient once per problem (new points do not recompile) and evaluates only its
+        tangent per product, and quadratic forms ``vᵀ∇²L v`` by two nested JVPs. The spectral
+        engine uses this when the loss given to :func:`rgeom.flatness` /
+        :func:`rgeom.linalg.shape.shape_problem` is a :class:`Problem` or its ``objective``.
+
+        Parameters
+        ----------
+        theta : backend array, shape (D,), optional
+            The point (default: the model's parameters).
+
+        Returns
+        -------
+        rgeom.backend.PointHessian
+            ``gradient`` ``∇L(θ)`` (D,), ``mv(v)`` ``∇²L(θ) v`` and ``quad(v)`` ``vᵀ∇²L(θ) v``, on
+            backend arrays.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rgeom.models import mlp, Problem
+        >>> X = np.random.default_rng(0).normal(size=(6, 3)); y = np.array([0, 1, 0, 1, 1, 0])
+        >>> prob = Problem(mlp([3, 4, 2]), "cross-entropy", (X, y))
+        >>> H = prob.hessian_operator()
+        >>> v = np.ones(prob.dim)
+        >>> bool(np.allclose(H.mv(v), prob.hvp(prob.model.theta, v), rtol=1e-12))
+        True
+        >>> bool(np.isclose(H.quad(v), v @ prob.hvp(prob.model.theta, v), rtol=1e-12))
+        True
+        """
+        theta = self.model.theta if theta is None else theta
+        if self._hessian_kernels is None:  # compiled kernels live as long as the problem
+            self._hessian_kernels = self.backend.hessian_kernels(self._loss_on)
+        return self._hessian_kernels.at(theta, *[(X, T) for X, T, _ in self.batches])
 
     def accuracy(self, theta=None):
         """Fraction of samples whose arg-max output matches the arg-max target (classification)."""

@@ -117,7 +117,17 @@ def from_torch(module, *, dtype="float64", name=None):
 
 
 def _unfold(a, conv):
-    """Input patches of a conv layer: ``(N, C_in, H, W) -> (N, P, C_in·kh·kw)``."""
+    """Input patches of a conv layer: ``(N, C_in, H, W) -> (N, P, C_in·kh·kw)`` (torch or JAX array).
+
+    Features are ordered ``(C_in, kh, kw)`` like ``weight.reshape(out, -1)`` on both backends.
+    """
+    if type(a).__module__.startswith("jax") or "Tracer" in type(a).__name__:
+        import jax
+
+        cols = jax.lax.conv_general_dilated_patches(
+            a, tuple(conv["kernel_size"]), tuple(conv["stride"]), [(p, p) for p in conv["padding"]],
+            rhs_dilation=tuple(conv["dilation"]), dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return cols.reshape(cols.shape[0], cols.shape[1], -1).transpose(0, 2, 1)
     import torch
 
     cols = torch.nn.functional.unfold(a, conv["kernel_size"], dilation=conv["dilation"],
