@@ -74,10 +74,12 @@ def from_torch(module, *, dtype="float64", name=None):
     layout = ParamLayout(list(params), [tuple(v.shape) for v in params.values()])
 
     ctx = {"tap": None}
-    layers = []
+    layers, unsupported = [], {}
     for mname, m in module.named_modules():
         kind = "dense" if isinstance(m, torch.nn.Linear) else "conv2d" if isinstance(m, torch.nn.Conv2d) else None
         if kind is None:
+            if any(p.requires_grad for p in m.parameters(recurse=False)):
+                unsupported[mname] = type(m).__name__  # named in K-FAC's error message
             continue
         prefix = f"{mname}." if mname else ""
         w, b = prefix + "weight", (prefix + "bias") if m.bias is not None else None
@@ -85,7 +87,8 @@ def from_torch(module, *, dtype="float64", name=None):
             continue
         try:
             conv = _conv_info(m) if kind == "conv2d" else None
-        except NotImplementedError:
+        except NotImplementedError as err:
+            unsupported[mname] = f"{type(m).__name__}: {err}"
             continue
         index = len(layers)
         layers.append(Layer(kind, w, b, conv))
@@ -112,8 +115,10 @@ def from_torch(module, *, dtype="float64", name=None):
 
     theta = torch.cat([v.reshape(-1) for v in params.values()])
     shapes = {k: tuple(v.shape) for k, v in buffers.items()}
-    return Model(make_fn({}), layout, theta, "torch", layers=layers, name=name or type(module).__name__,
-                 buffers=(shapes, make_fn) if buffers else None)
+    model = Model(make_fn({}), layout, theta, "torch", layers=layers, name=name or type(module).__name__,
+                  buffers=(shapes, make_fn) if buffers else None)
+    model.unsupported_layers = unsupported
+    return model
 
 
 def _unfold(a, conv):
