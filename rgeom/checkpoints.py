@@ -110,21 +110,31 @@ def load_checkpoint(path, model=None):
     buffer_shapes = model.buffers[0] if model.buffers is not None else {}
     params = {k: v for k, v in state.items() if k not in buffer_shapes}
     buffers = {k: v for k, v in state.items() if k in buffer_shapes}
-    wrong = [f"{k}: expected {buffer_shapes[k]}, got {tuple(v.shape)}" for k, v in buffers.items()
-             if tuple(v.shape) != buffer_shapes[k]]
-    try:
-        model.layout.check(params, what=what)
-    except ShapeError as e:
-        if wrong:
-            raise ShapeError(f"{e} Buffers with wrong shapes [{'; '.join(wrong)}].") from None
-        raise
-    if wrong:
-        raise ShapeError(f"{what} does not fit the model: buffers with wrong shapes [{'; '.join(wrong)}].")
-    bad = [k for k, v in buffers.items() if v.dtype.kind in "fc" and not np.all(np.isfinite(v))]
-    if bad:
-        raise NonFiniteError(f"{what} contains non-finite values (NaN or inf) in buffers {bad}.")
+    _validate(what, model.layout, params, buffers, buffer_shapes)
     out = model.with_theta(model.flat(params, what=what))
     return out.with_buffers(buffers) if buffers else out
+
+
+def _validate(what, layout, params, buffers, buffer_shapes):
+    """One error naming every offending key: missing, unexpected, misshapen and non-finite.
+
+    ``ShapeError`` when any key is missing, unexpected or misshapen (non-finite keys are listed
+    in the same message), ``NonFiniteError`` when non-finite values are the only problem.
+    """
+    nonfinite = [k for k, v in {**params, **buffers}.items()
+                 if np.asarray(v).dtype.kind in "fc" and not np.all(np.isfinite(v))]
+    wrong = [f"{k}: expected {buffer_shapes[k]}, got {tuple(np.shape(v))}" for k, v in buffers.items()
+             if tuple(np.shape(v)) != tuple(buffer_shapes[k])]
+    also = f" Non-finite values (NaN or inf) in keys {nonfinite}." if nonfinite else ""
+    try:
+        layout.check(params, what=what, finite=False)
+    except ShapeError as e:
+        extra = f" Buffers with wrong shapes [{'; '.join(wrong)}]." if wrong else ""
+        raise ShapeError(f"{e}{extra}{also}") from None
+    if wrong:
+        raise ShapeError(f"{what} does not fit the model: buffers with wrong shapes [{'; '.join(wrong)}].{also}")
+    if nonfinite:
+        raise NonFiniteError(f"{what} contains non-finite values (NaN or inf) in keys {nonfinite}.")
 
 
 def save_checkpoint(path, named):

@@ -104,12 +104,15 @@ def build_metric(name, problem, *, damping=0.0, mc_samples=1, seed=0):
 
 
 def measure(problem, theta, metric, *, measures, method="auto", k=5, n_probes=30, slq_probes=10,
-            lanczos_steps=30, seed=0, christoffel=True, damping=0.0, progress=None):
+            lanczos_steps=30, tol=1e-6, max_steps=None, seed=0, christoffel=True, damping=0.0,
+            progress=None):
     """Naive and invariant flatness of ``problem``'s loss at ``theta``: a :class:`~rgeom.flatness.FlatnessComparison`.
 
     The Riemannian Hessian keeps its Christoffel term by default (a checkpoint is not an exact
     critical point). ``christoffel=False`` drops it (``G⁻¹ ∂²L``: cheaper, equal to ``G⁻¹ Hess`` at a
     critical point); the natural-gradient norm reported next to it bounds what was dropped.
+    ``tol`` and ``max_steps`` are the Lanczos tolerance and step cap of :func:`rgeom.flatness.flatness`:
+    an eigenvalue that has not met ``tol`` within ``max_steps`` is reported ``converged: false``.
 
     Examples
     --------
@@ -123,7 +126,8 @@ def measure(problem, theta, metric, *, measures, method="auto", k=5, n_probes=30
     from .flatness import compare_flatness
 
     return compare_flatness(problem.objective, theta, metric, method=method, measures=list(measures), k=k,
-                            n_probes=n_probes, slq_probes=slq_probes, lanczos_steps=lanczos_steps, seed=seed,
+                            n_probes=n_probes, slq_probes=slq_probes, lanczos_steps=lanczos_steps, tol=tol,
+                            max_steps=max_steps, seed=seed,
                             christoffel=christoffel, damping=damping,
                             progress=True if progress is None else progress)
 
@@ -208,6 +212,27 @@ def plot(results, path, *, title=""):
     plt.close(fig)
 
 
+def plot_or_skip(results, path, *, title="", err=None):
+    """:func:`plot` when matplotlib is installed; otherwise a note on stderr and ``None``.
+
+    The plot is an extra (``pip install "rgeom[plot]"``): without matplotlib the measures are
+    still computed and printed, and the message says how to get the figure.
+
+    Returns
+    -------
+    str or None
+        ``path`` when the figure was written, ``None`` when it was skipped.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        print(f"rgeom flatness: matplotlib is not installed: plot {str(path)!r} skipped "
+              "(pip install \"rgeom[plot]\" to get it).", file=err or sys.stderr)
+        return None
+    plot(results, path, title=title)
+    return str(path)
+
+
 # -- commands -------------------------------------------------------------------------------------
 def run_demo(*, json_output=False, plot_path="flatness_demo.png", metric="kfac", method="dense",
              alpha=DEMO_ALPHA, backend=None, christoffel=True, progress=None, out=None):
@@ -239,8 +264,9 @@ def run_demo(*, json_output=False, plot_path="flatness_demo.png", metric="kfac",
         payload[label] = summary(cmp, elapsed=time.perf_counter() - t0)
         results.append((f"{label}" + ("" if label == "original" else f" (α = {alpha:g})"), cmp))
     if plot_path:
-        plot(results, plot_path, title=f"bundled digits ReLU MLP, metric {metric}; Dinh rescaling α = {alpha:g}")
-        payload["plot"] = str(plot_path)
+        plot_path = plot_or_skip(results, plot_path,
+                                 title=f"bundled digits ReLU MLP, metric {metric}; Dinh rescaling α = {alpha:g}")
+        payload["plot"] = plot_path
     if json_output:
         from .flatness import _finite
 
@@ -299,11 +325,13 @@ def _run(args, out):
     measures = list(args.measures) + (["spectral_density"] if args.plot and "spectral_density" not in args.measures else [])
     t0 = time.perf_counter()
     cmp = measure(prob, model.theta, G, measures=measures, method=args.method or "auto", k=args.k,
-                  n_probes=args.probes, seed=args.seed, christoffel=not args.no_christoffel, damping=args.damping,
+                  n_probes=args.probes, slq_probes=args.slq_probes, lanczos_steps=args.lanczos_steps,
+                  tol=args.tol, max_steps=args.max_steps, seed=args.seed, christoffel=not args.no_christoffel, damping=args.damping,
                   progress=progress)
     d = summary(cmp, elapsed=time.perf_counter() - t0)
     if args.plot:
-        plot([(args.checkpoint, cmp)], args.plot, title=f"{args.checkpoint}: metric {args.metric or 'fisher'}")
+        d["plot"] = plot_or_skip([(args.checkpoint, cmp)], args.plot,
+                                 title=f"{args.checkpoint}: metric {args.metric or 'fisher'}")
     if args.json:
         from .flatness import _finite
 
@@ -333,6 +361,11 @@ def register(subparsers):
                    help="dense reference or matrix-free engine (default auto; the demo uses dense)")
     p.add_argument("--k", type=int, default=5, help="number of top eigenvalues (matrix-free)")
     p.add_argument("--probes", type=int, default=30, help="trace probes / Hutch++ budget")
+    p.add_argument("--slq-probes", type=int, default=10, help="probes of the log-det / density (matrix-free)")
+    p.add_argument("--lanczos-steps", type=int, default=30, help="Lanczos steps per SLQ probe (matrix-free)")
+    p.add_argument("--tol", type=float, default=1e-6, help="relative residual tolerance of the top eigenvalues")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="cap on Lanczos steps for the top eigenvalues (reached first: converged false, exit 3)")
     p.add_argument("--mc-samples", type=int, default=1, help="draws per sample for --metric mc-fisher")
     p.add_argument("--damping", type=float, default=0.0, help="G + δI (breaks invariance; reported)")
     p.add_argument("--no-christoffel", action="store_true",

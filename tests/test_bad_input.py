@@ -190,3 +190,170 @@ def test_explicit_backend_converts_numpy_points():
     assert isinstance(g.components, torch.Tensor) and g.numpy().tolist() == [4.0, 1.0]
     f = rgeom.flatness(lambda th: (th ** 4).sum(), np.array([2.0, 0.5]), backend="torch")
     np.testing.assert_allclose(f.eigenvalues, [3.0, 48.0], rtol=1e-14)
+
+
+# --- issue 4: checkpoints, data, losses, metrics and solvers of the flatness job ---------------
+def _cli(argv):
+    import argparse
+    import io
+
+    from rgeom import flatness_cli
+
+    parser = argparse.ArgumentParser(prog="rgeom")
+    flatness_cli.register(parser.add_subparsers(dest="command"))
+    out = io.StringIO()
+    return flatness_cli.run(parser.parse_args(["flatness", *argv, "--no-progress"]), out=out), out.getvalue()
+
+
+def test_checkpoint_error_lists_shape_problems_and_non_finite_keys_together(tmp_path):
+    from rgeom.checkpoints import load_checkpoint, save_checkpoint
+    from rgeom.models import mlp
+
+    named = mlp([3, 4, 2]).named()
+    del named["0.bias"]                              # missing
+    named["2.weight"] = np.zeros((5, 4))             # wrong shape
+    named["extra"] = np.zeros(3)                     # unexpected
+    named["0.weight"][1, 1] = np.nan                 # non-finite, in a key that fits
+    named["2.bias"][0] = np.inf
+    save_checkpoint(tmp_path / "bad.npz", named)
+    with pytest.raises(ShapeError) as e:
+        load_checkpoint(tmp_path / "bad.npz", mlp([3, 4, 2]))
+    msg = str(e.value)
+    for frag in ("'bad.npz'", "missing keys ['0.bias']", "unexpected keys ['extra']",
+                 "2.weight: expected (2, 4), got (5, 4)", "Non-finite values (NaN or inf) in keys ['0.weight', '2.bias']"):
+        assert frag in msg, frag
+
+
+def test_non_finite_targets_are_refused():
+    from rgeom.models import Problem, mlp
+
+    X = np.zeros((4, 3))
+    with pytest.raises(NonFiniteError, match="data batch 0: y contain"):
+        Problem(mlp([3, 4, 2]), "mse", (X, np.full((4, 2), np.nan)))
+    with pytest.raises(NonFiniteError, match="X and y"):
+        Problem(mlp([3, 4, 2]), "mse", (X + np.inf, np.full((4, 2), np.nan)))
+
+
+def test_loss_that_does_not_fit_the_output_and_empty_data():
+    from rgeom.models import Problem, mlp
+
+    net, rng = mlp([3, 4, 2]), np.random.default_rng(0)
+    X = rng.normal(size=(6, 3))
+    with pytest.raises(ShapeError, match=r"labels must lie in \[0, 2\) for a model with 2 outputs"):
+        Problem(net, "cross-entropy", (X, np.arange(6) % 3))          # 3 classes, 2 outputs
+    with pytest.raises(ShapeError, match=r"loss 'cross-entropy': targets y must have shape \(6, 2\)"):
+        Problem(net, "cross-entropy", (X, np.eye(3)[np.arange(6) % 3]))  # one-hot of width 3
+    with pytest.raises(ShapeError, match=r"loss 'mse': targets y must have shape \(6, 2\).*got \(6, 5\)"):
+        Problem(net, "mse", (X, np.zeros((6, 5))))
+    for empty in ((X[:0], np.zeros((0, 2))), [], iter([])):
+        with pytest.raises(ShapeError, match="data set is empty"):
+            Problem(net, "mse", empty)
+
+
+def test_indefinite_user_metric_with_exact_solve_is_refused_matrix_free():
+    """A user metric with mv and solve but a negative eigenvalue: the trace path meets no xᵀGx of
+    its own (it used to return a number); flatness certifies user metrics by Lanczos first."""
+    from rgeom.metrics.base import Metric, MetricAt
+
+    sign = np.r_[-1.0, np.ones(29)]
+
+    class IndefAt(MetricAt):
+        def mv(self, u):
+            return u * sign
+
+        def solve(self, w):
+            return w * sign
+
+    class Indef(Metric):
+        constant = True
+
+        def matvec(self, theta, u):
+            return u * sign
+
+        def at(self, theta):
+            return IndefAt(theta, self._bk(theta))
+
+    loss = lambda th: anp.sum(th ** 2) + anp.sum(th[:3]) ** 2  # noqa: E731
+    for method in ("stochastic", "lanczos"):
+        with pytest.raises(NotPositiveDefiniteError, match="Lanczos on G found the eigenvalue -1"):
+            rgeom.flatness(loss, np.ones(30), Indef(), method=method, measures=["trace"], progress=False)
+
+
+def test_lanczos_step_cap_is_not_converged_in_result_and_cli_json(tmp_path, monkeypatch):
+    import json
+    import textwrap
+
+    from rgeom.checkpoints import save_checkpoint
+    from rgeom.models import mlp
+
+    (tmp_path / "tiny_models.py").write_text(textwrap.dedent("""
+        from rgeom.models import mlp
+        def net(backend=None):
+            return mlp([4, 6, 3], activation="tanh", backend=backend, seed=0)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(30, 4)), y=rng.integers(0, 3, 30))
+    save_checkpoint(tmp_path / "w.npz", mlp([4, 6, 3], activation="tanh", seed=3))
+    base = [str(tmp_path / "w.npz"), "--model", "tiny_models:net", "--data", str(tmp_path / "d.npz"),
+            "--metric", "ggn", "--method", "lanczos", "--measures", "max_eigenvalue", "--k", "1", "--json"]
+    status, out = _cli(base + ["--max-steps", "3", "--tol", "1e-12"])
+    d = json.loads(out)
+    assert status == 3 and d["converged"] is False and d["measures"]["max_eigenvalue"]["converged"] is False
+    status, out = _cli(base)  # the default cap converges on this 57-parameter problem
+    assert status == 0 and json.loads(out)["measures"]["max_eigenvalue"]["converged"] is True
+
+
+def test_slq_log_det_of_a_singular_shape_operator_is_flagged():
+    """E with interior exact zeros: SLQ cannot resolve them; the log-det and the zero count must be
+    marked not converged (see tests/test_stochastic_vs_dense.py for the network case)."""
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.normal(size=(60, 60)))[0]
+    lam = np.r_[np.zeros(6), -np.geomspace(1e-3, 5, 20), np.geomspace(1e-3, 10, 34)]
+    A = Q @ np.diag(lam) @ Q.T
+    f = rgeom.flatness(lambda th: 0.5 * th @ (A @ th), np.zeros(60), method="lanczos",
+                       measures=["logdet"], lanczos_steps=20, progress=False)
+    assert not f.measures["logdet"].converged and not f.zero_eigenvalues.converged and not f.converged
+    assert "cannot separate from zero" in f.measures["logdet"].message
+
+
+def test_conjugate_gradient_failure_is_a_status():
+    """A metric with mv only and condition number 1e14: the inner CG solves hit their cap, so
+    every estimate that used them is reported not converged, with the reason."""
+    from rgeom.metrics.base import Metric, MetricAt
+
+    s = np.logspace(0, 14, 30)
+
+    class IllAt(MetricAt):
+        tags = frozenset({"regular"})
+
+        def mv(self, u):
+            return u * s
+
+    class Ill(Metric):
+        constant = True
+
+        def matvec(self, theta, u):
+            return u * s
+
+        def at(self, theta):
+            return IllAt(theta, self._bk(theta))
+
+    loss = lambda th: 0.5 * anp.sum(th ** 2)  # noqa: E731
+    f = rgeom.flatness(loss, np.ones(30), Ill(), method="stochastic", measures=["trace", "max_eigenvalue"],
+                       progress=False)
+    for name in ("trace", "max_eigenvalue"):
+        est = f.measures[name]
+        assert not est.converged and "conjugate-gradient" in est.message, name
+    assert not f.converged
+
+
+def test_plot_is_skipped_with_a_message_without_matplotlib(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    from rgeom import flatness_cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert flatness_cli.plot_or_skip([], tmp_path / "p.png") is None
+    assert "matplotlib is not installed" in capsys.readouterr().err and not (tmp_path / "p.png").exists()

@@ -51,6 +51,9 @@ class SLQResult:
         The same with two fewer Lanczos steps (for the quadrature-error indicator).
     range_dim : int
         Dimension over which the trace runs (``d`` minus the metric's kernel dimension).
+    residuals : list of ndarray
+        Per probe: the Ritz residual bounds ``|β_m s_{m,j}|`` of the nodes (an eigenvalue of ``E``
+        lies within that distance of each node; 0 once the Krylov space is invariant).
     n_matvecs : int
         Products with ``A``.
     solves_converged : bool
@@ -67,6 +70,7 @@ class SLQResult:
     solves_converged: bool = True
     message: str = ""
     method: str = "slq"
+    residuals: list = dataclasses.field(default_factory=list)
 
     def _samples(self, fn, nodes, weights):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -199,6 +203,7 @@ def slq(A, *, M=None, n_probes=10, lanczos_steps=30, seed=0, cg_rtol=1e-10, prog
     pencil = Pencil(A, M, cg_rtol=cg_rtol)
     rng = np.random.default_rng(seed)
     out = {"nodes": [], "weights": [], "coarse_nodes": [], "coarse_weights": []}
+    residuals = []
     with progress_bar(int(n_probes), "slq probes", progress) as bar:
         for _ in range(int(n_probes)):
             z = pencil.project(rademacher(rng, pencil.d))
@@ -213,6 +218,7 @@ def slq(A, *, M=None, n_probes=10, lanczos_steps=30, seed=0, cg_rtol=1e-10, prog
             )
             for key, val in zip(out, (t, w, tc, wc)):
                 out[key].append(val)
+            residuals.append(np.zeros(m) if exact else np.abs(beta[m - 1] * ritz(alpha, beta)[1][m - 1]))
             bar.update(1)
     ok, message = pencil.status()
     return SLQResult(
@@ -221,6 +227,7 @@ def slq(A, *, M=None, n_probes=10, lanczos_steps=30, seed=0, cg_rtol=1e-10, prog
         solves_converged=ok,
         message=message,
         method=f"slq ({pencil.method})",
+        residuals=residuals,
         **out,
     )
 

@@ -85,13 +85,33 @@ class _OutputSpaceMetric(Metric):
     short = "output-space"
 
     def __init__(self, model, loss=None, data=None, *, damping=0.0, batch_size=None, progress=None,
-                 cache=True):
+                 cache=True, range_method="auto"):
         self.problem = _problem(model, loss, data, batch_size, progress)
         self.dim = self.problem.dim
         self.backend = self.problem.backend.name
         self.damping = _check_damping(damping)
         self.cache = bool(cache)
+        if range_method not in RANGE_METHODS:
+            raise ValueError(f"range_method must be one of {RANGE_METHODS}, got {range_method!r}.")
+        self.range_method = range_method
         self._check_loss()
+
+    def _factor_width(self):
+        """Columns of the output-space factor per sample (``K`` in ``Mₙ = Bₙ Bₙᵀ``, ``(C, K)``)."""
+        return self.problem.n_out
+
+    def factor_columns(self):
+        """``N·K``: the number of columns of the factor ``G = B Bᵀ`` (``B`` of shape ``(D, N·K)``)."""
+        return self.problem.n * self._factor_width()
+
+    def _route(self):
+        """How :meth:`at` gives solves and the kernel: ``"dense"``, ``"factor"`` or ``"none"`` (CG)."""
+        if self.range_method != "auto":
+            return self.range_method
+        if self.dim <= DENSE_SOLVE_MAX_DIM:
+            return "dense"
+        m = self.factor_columns()
+        return "factor" if m < self.dim and m * self.dim <= FACTOR_MAX_ENTRIES else "none"
 
     def _check_loss(self):
         pass
@@ -120,9 +140,14 @@ class _OutputSpaceMetric(Metric):
         return out + self.damping * u if self.damping else out
 
     def at(self, theta):
-        """The metric at ``theta``: matrix-free :class:`MetricAt` (``mv``, ``diagonal``, dense ``as_matrix``)."""
+        """The metric at ``theta``: matrix-free :class:`MetricAt` (``mv``, ``diagonal``, dense ``as_matrix``).
+
+        With the ``"factor"`` route (see :data:`RANGE_METHODS`) a :class:`FactoredAt`: exact solve,
+        whitening, range projector and kernel dimension from a thin SVD of ``B``.
+        """
         theta = self._check_point(theta)
-        return _OutputSpaceAt(self, theta, self.damping)
+        at = _OutputSpaceAt(self, theta, self.damping)
+        return FactoredAt(at) if self._route() == "factor" else at
 
     def __repr__(self):
         extra = f", damping={self.damping:g}" if self.damping else ""
@@ -170,8 +195,10 @@ class GGN(_OutputSpaceMetric):
 
     short = "ggn"
 
-    def __init__(self, model, loss=None, data=None, *, damping=0.0, batch_size=None, progress=None, cache=True):
-        super().__init__(model, loss, data, damping=damping, batch_size=batch_size, progress=progress, cache=cache)
+    def __init__(self, model, loss=None, data=None, *, damping=0.0, batch_size=None, progress=None, cache=True,
+                 range_method="auto"):
+        super().__init__(model, loss, data, damping=damping, batch_size=batch_size, progress=progress, cache=cache,
+                         range_method=range_method)
 
     def _curv(self, F, T, V, extra):
         return self.problem.loss.hess_mv(self.problem.ops, F, V, T)
@@ -210,8 +237,9 @@ class Fisher(_OutputSpaceMetric):
     short = "fisher"
 
     def __init__(self, model, loss=None, data=None, *, mc_samples=None, seed=0, damping=0.0, batch_size=None,
-                 progress=None, cache=True):
-        kwargs = dict(damping=damping, batch_size=batch_size, progress=progress, cache=cache)
+                 progress=None, cache=True, range_method="auto"):
+        kwargs = dict(damping=damping, batch_size=batch_size, progress=progress, cache=cache,
+                      range_method=range_method)
         if mc_samples is not None and (int(mc_samples) != mc_samples or mc_samples < 1):
             raise ValueError(f"Fisher: mc_samples must be None or a positive integer, got {mc_samples!r}.")
         self.mc_samples = None if mc_samples is None else int(mc_samples)
@@ -219,6 +247,9 @@ class Fisher(_OutputSpaceMetric):
         super().__init__(model, loss, data, **kwargs)
         if self.mc_samples is not None:
             self.short = "mc-fisher"
+
+    def _factor_width(self):
+        return self.problem.n_out if self.mc_samples is None else self.mc_samples
 
     def _check_loss(self):
         if not self.problem.loss.likelihood:
@@ -271,6 +302,9 @@ class EmpiricalFisher(_OutputSpaceMetric):
 
     short = "empirical-fisher"
 
+    def _factor_width(self):
+        return 1
+
     def _extra(self, F, T, b):
         prob = self.problem
         return prob.loss.output_grad(prob.ops, F, T)[:, :, None]
@@ -318,6 +352,13 @@ def _loss_factor(prob, F, T):
 #: Output-space metrics up to this dimension also get an exact dense pseudo-inverse ``solve``,
 #: ``kernel_dim`` and ``kernel_basis`` (one dense matrix and one ``eigh``, computed on first use).
 DENSE_SOLVE_MAX_DIM = 2000
+#: Above :data:`DENSE_SOLVE_MAX_DIM`, ``range_method="auto"`` factors ``G = B Bᵀ`` when ``B``
+#: (``D × N·K``) is thin (``N·K < D``) and has at most this many entries (2²⁵ float64 = 256 MiB).
+FACTOR_MAX_ENTRIES = 2 ** 25
+#: ``range_method`` values: ``"auto"``; ``"dense"`` (the ``D × D`` matrix and ``eigh``, small ``D``);
+#: ``"factor"`` (thin SVD of ``B = [Jₙᵀ Bₙ]/√N``, ``D × N·K``: exact range, kernel, solve and
+#: whitening in ``O(D (N·K)²)``); ``"none"`` (``mv`` only: the engine solves by conjugate gradients).
+RANGE_METHODS = ("auto", "dense", "factor", "none")
 
 
 class _OutputSpaceAt(MetricAt):
@@ -386,8 +427,8 @@ class _OutputSpaceAt(MetricAt):
 
     @property
     def exact_solve(self):
-        """Whether :meth:`solve` is available (small ``D``; dense pseudo-inverse)."""
-        return self.dim <= DENSE_SOLVE_MAX_DIM
+        """Whether :meth:`solve` is available (the ``"dense"`` route: small ``D``, dense pseudo-inverse)."""
+        return self.metric._route() == "dense"
 
     def _spectral(self):
         if getattr(self, "_spec", None) is None:
@@ -415,8 +456,8 @@ class _OutputSpaceAt(MetricAt):
         return self._spectral()["kernel"].shape[1] if self.exact_solve else None
 
     def kernel_basis(self):
-        """Orthonormal basis of the kernel, NumPy ``(D, kernel_dim)`` (small ``D``)."""
-        return self._spectral()["kernel"]
+        """Orthonormal basis of the kernel, NumPy ``(D, kernel_dim)`` (``"dense"`` route; else ``None``)."""
+        return self._spectral()["kernel"] if self.exact_solve else None
 
     def solve(self, w):
         """``G⁺ w``: the inverse on the range (in the equilibrated coordinates), zero on the kernel."""
@@ -496,6 +537,131 @@ class _OutputSpaceAt(MetricAt):
         for R in self.factor_rows():
             d += np.einsum("rd,rd->d", R, R)
         return d / self.problem.n + self.damping
+
+
+class FactoredAt(MetricAt):
+    """An output-space metric at ``θ`` through its thin factor ``G = B Bᵀ (+ δI)``.
+
+    ``B = [J₁ᵀB₁, …, J_Nᵀ B_N] / √N`` (``D × m``, ``m = N·K``) comes from the per-sample Jacobian
+    rows of :meth:`_OutputSpaceAt.factor_rows`. Its rank is decided chart-independently, like the
+    dense reference (:func:`rgeom.linalg.dense.equilibrated_range`): singular values of the
+    Jacobi-equilibrated ``S B`` (``S = diag(G)^{-1/2}``) with ``σ̃² ≤ n ε · max σ̃²`` are zero. The
+    range ``ran G = S⁻¹ ran(S B)`` gets an orthonormal basis ``Q`` (``D × r``), and
+    ``G = U diag(λ) Uᵀ`` with ``U = Q P`` from the ``r × r`` eigenproblem of ``(QᵀB)(QᵀB)ᵀ``. Then,
+    exactly and in ``O(D r)`` per product:
+
+    * ``solve`` the Moore–Penrose ``G⁺`` (``(G + δI)⁻¹`` when damped), ``whiten`` ``G^{+1/2}``,
+      ``unwhiten`` ``G^{1/2}``, ``project`` ``U Uᵀ`` (the identity when damped);
+    * ``kernel_dim = D − r`` (0 when damped), ``logdet`` the log pseudo-determinant.
+
+    The spectral engine then works in whitened coordinates (no conjugate gradients). Cost: the
+    ``m`` Jacobian rows (``m`` backward passes) and an ``O(D m²)`` SVD, once per point; memory
+    ``D m`` floats (see :data:`FACTOR_MAX_ENTRIES`). ``mv`` stays the exact matrix-free product.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rgeom.models import mlp
+    >>> from rgeom.metrics.fisher import Fisher
+    >>> X = np.random.default_rng(0).normal(size=(4, 3)); y = np.arange(4) % 2
+    >>> net = mlp([3, 5, 2], activation="tanh")                   # D = 32 > N·C = 8
+    >>> G = Fisher(net, "cross-entropy", (X, y), range_method="factor").at(net.theta)
+    >>> G.kernel_dim                                               # rank N·(C − 1) = 4
+    28
+    >>> Gd = np.asarray(G.as_matrix())
+    >>> x = np.random.default_rng(1).normal(size=32)
+    >>> bool(np.allclose(G.solve(x), np.linalg.pinv(Gd, rcond=1e-10) @ x, atol=1e-8))
+    True
+    """
+
+    tags = frozenset({"psd"})
+
+    def __init__(self, at, *, _factors=None):
+        super().__init__(at.point, at.backend)
+        self.inner, self.metric, self.damping = at, at.metric, float(at.damping)
+        self.dtype = at.dtype
+        self._np_dtype = self.backend.to_numpy(self.point).dtype
+        self.U, self.lam = _factors if _factors is not None else self._factorise(at)
+        self.rank = int(self.lam.size)
+        self.kernel_dim = 0 if self.damping else self.dim - self.rank
+        self.counts = at.counts
+
+    @staticmethod
+    def _factorise(at):
+        from ..linalg.dense import default_rank_rtol
+
+        B = np.concatenate(list(at.factor_rows()), 0).T / np.sqrt(at.problem.n)  # (D, m)
+        dg = np.einsum("dm,dm->d", B, B)
+        live = dg > 0
+        s = np.sqrt(dg[live])
+        Ut, sig, _ = np.linalg.svd(B[live] / s[:, None], full_matrices=False)
+        mu = sig ** 2
+        top = mu[0] if mu.size else 0.0
+        keep = mu > default_rank_rtol(int(live.sum())) * top if top > 0 else np.zeros(mu.size, bool)
+        Q = np.zeros((at.dim, int(keep.sum())))
+        Q[live] = Ut[:, keep] * s[:, None]  # ran G = S⁻¹ ran(S B)
+        if not Q.shape[1]:
+            return Q, np.zeros(0)
+        Q = np.linalg.qr(Q)[0]
+        C = Q.T @ B
+        lam, P = np.linalg.eigh(C @ C.T)
+        return Q @ P, np.maximum(lam, np.finfo(np.float64).tiny)
+
+    def _np(self, x, name):
+        x = self._check_arg(x, name)
+        return np.asarray(self.backend.to_numpy(x), dtype=np.float64)
+
+    def _spectral_fn(self, x, power, name):
+        """``U f(λ+δ) Uᵀ x + f(δ) (I − UUᵀ) x`` with ``f(t) = t^power`` (``f(0) = 0`` on the kernel)."""
+        x = self._np(x, name)
+        c = self.U.T @ x
+        out = self.U @ (c * (self.lam + self.damping) ** power)
+        if self.damping:
+            out = out + self.damping ** power * (x - self.U @ c)
+        return self.backend.asarray(out.astype(self._np_dtype))
+
+    def mv(self, u):
+        """``G u`` (the exact matrix-free product), shape ``(D,)``."""
+        return self.inner.mv(u)
+
+    def solve(self, w):
+        """``G⁺ w`` (Moore–Penrose; ``(G + δI)⁻¹ w`` when damped), shape ``(D,)``."""
+        return self._spectral_fn(w, -1.0, "w")
+
+    def whiten(self, x):
+        """``G^{+1/2} x`` (symmetric), shape ``(D,)``."""
+        return self._spectral_fn(x, -0.5, "x")
+
+    def unwhiten(self, x):
+        """``G^{1/2} x``, shape ``(D,)``."""
+        return self._spectral_fn(x, 0.5, "x")
+
+    def project(self, x):
+        """Orthogonal projection onto the range of ``G`` (the identity when damped)."""
+        if self.damping:
+            return self._check_arg(x, "x")
+        x = self._np(x, "x")
+        return self.backend.asarray((self.U @ (self.U.T @ x)).astype(self._np_dtype))
+
+    def kernel_basis(self):
+        """``None``: the kernel (``D − r`` columns) is not formed; use :meth:`project`."""
+
+    def logdet(self):
+        """``log det G`` on its range (the log pseudo-determinant; ``log det (G + δI)`` when damped)."""
+        out = float(np.sum(np.log(self.lam + self.damping)))
+        return out + (self.dim - self.rank) * np.log(self.damping) if self.damping else out
+
+    def damped(self, delta):
+        """``G + δI`` from the same factorisation (breaks invariance)."""
+        return FactoredAt(self.inner.damped(delta), _factors=(self.U, self.lam))
+
+    def diagonal(self):
+        """``diag G``, shape ``(D,)``."""
+        return self.inner.diagonal()
+
+    def as_matrix(self, *, max_dense_dim=None):
+        """Dense ``G`` (small ``D`` only)."""
+        return self.inner.as_matrix(max_dense_dim=max_dense_dim)
 
 
 class DiagonalFisher(Metric):

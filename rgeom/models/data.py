@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import NonFiniteError, ShapeError
 
 
 def progress(iterable, *, total=None, desc=None, enabled=None):
@@ -64,8 +64,9 @@ class Data:
                     f"data batch {i}: X and y must have the same number of rows, got X "
                     f"{X.shape} and y {y.shape}."
                 )
-            if X.dtype.kind in "fc" and not np.all(np.isfinite(X)):
-                raise ShapeError(f"data batch {i}: X contains non-finite values.")
+            bad = [name for name, a in (("X", X), ("y", y)) if a.dtype.kind in "fc" and not np.all(np.isfinite(a))]
+            if bad:
+                raise NonFiniteError(f"data batch {i}: {' and '.join(bad)} contain(s) non-finite values (NaN or inf).")
         batches = [b for b in batches if b[0].shape[0] > 0]
         if not batches:
             raise ShapeError("data: the data set is empty (no samples); curvature needs at least one.")
