@@ -410,3 +410,23 @@ def test_bad_arguments():
         flatness(loss, theta, damping=0.1)  # damping needs a metric
     with pytest.raises(ValueError, match="metric"):
         compare_flatness(loss, theta, None)
+
+
+def test_eig_criterion_eigenvalue_meets_tol_in_fewer_products():
+    # A separated top eigenvalue (10 vs ≤ 5): the Kato–Temple stop (r²/gap) needs fewer Lanczos
+    # steps than the residual stop, and both are within tol·λ of the closed form λmax = 10.
+    import autograd.numpy as anp
+
+    lam = np.concatenate([[10.0], np.linspace(0.1, 5.0, 59)])
+    Q = np.linalg.qr(np.random.default_rng(3).normal(size=(60, 60)))[0]
+    A = (Q * lam) @ Q.T
+    loss = lambda th: 0.5 * anp.dot(th, anp.dot(A, th))  # noqa: E731
+    theta = np.zeros(60)
+    kw = dict(method="lanczos", measures=["max_eigenvalue"], tol=1e-6, progress=False, seed=0)
+    res = rgeom.flatness(loss, theta, **kw)
+    eig = rgeom.flatness(loss, theta, eig_criterion="eigenvalue", **kw)
+    for f in (res, eig):
+        assert f.converged and abs(f.max_eigenvalue - 10.0) <= 1e-6 * 10.0
+    assert eig.measures["max_eigenvalue"].n_matvecs < res.measures["max_eigenvalue"].n_matvecs
+    with pytest.raises(ValueError, match="eig_criterion"):
+        rgeom.flatness(loss, theta, eig_criterion="gap", **kw)
