@@ -83,7 +83,8 @@ def build_metric(name, problem, *, damping=0.0, mc_samples=1, seed=0):
     KFAC(mlp(3-4-2, relu), fisher='exact')
     """
     from .metrics import Euclidean
-    from .metrics.fisher import GGN, DiagonalFisher, EmpiricalFisher, Fisher
+    from .metrics.fisher import GGN, EmpiricalFisher, Fisher
+    from .metrics.fisher_diagonal import DiagonalFisher
     from .metrics.kfac import KFAC
 
     if name == "euclidean":

@@ -14,7 +14,8 @@ import pytest
 from rgeom.maps import LayerRescaling
 from rgeom.metrics import Euclidean, Pullback
 from rgeom.metrics.christoffel import hessian_correction, hessian_correction_matrix
-from rgeom.metrics.fisher import GGN, DiagonalFisher, EmpiricalFisher, Fisher
+from rgeom.metrics.fisher import GGN, EmpiricalFisher, Fisher
+from rgeom.metrics.fisher_diagonal import DiagonalFisher
 from rgeom.metrics.kfac import KFAC
 from rgeom.models import Problem, mlp
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from rgeom.errors import NotPositiveDefiniteError
-from rgeom.metrics.fisher import GGN, DiagonalFisher, EmpiricalFisher, Fisher
+from rgeom.metrics.fisher import GGN, EmpiricalFisher, Fisher
+from rgeom.metrics.fisher_diagonal import DiagonalFisher
 from rgeom.metrics.kfac import KFAC
 from rgeom.models import Problem, from_autograd, mlp
 

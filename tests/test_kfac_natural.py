@@ -10,15 +10,13 @@ or solve accumulates ~1e-16 · cond ≈ 1e-12 of rounding, so the issue's 1e-10 
 two orders of margin while any wrong term (an O(1) effect) fails it by ten.
 """
 
-import autograd
-import autograd.numpy as anp
 import numpy as np
 import pytest
 
 import rgeom
 from rgeom.errors import NotPositiveDefiniteError, ShapeError, SingularJacobianError
 from rgeom.maps.activations import (
-    ActivationAffine, LayerAffine, centering, dinh, layer_blocks, random_affine, whitening,
+    ActivationAffine, LayerAffine, centering, dinh, random_affine, whitening,
 )
 from rgeom.metrics import hessian_correction
 from rgeom.metrics.kfac import KFAC

@@ -9,7 +9,8 @@ Network metrics (Fisher, GGN, empirical Fisher, their diagonal, K-FAC) live in
 
 from .base import Metric, MetricAt, check_spd_matrix
 from .christoffel import christoffel, christoffel_contract, hessian_correction
-from .fisher import GGN, DiagonalFisher, EmpiricalFisher, Fisher
+from .fisher import GGN, EmpiricalFisher, Fisher
+from .fisher_diagonal import DiagonalFisher
 from .kfac import KFAC
 from .pullback import Pullback
 from .simple import Dense, Diagonal, Euclidean
