@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 
 from ._flatness_dense import ZERO_RTOL
-from .linalg import hutchinson, hutchpp, lanczos
+from .linalg import hutchinson, krylov_hutchpp, lanczos
 from .linalg._result import Estimate
 from .linalg.slq import SpectralDensity, _density, slq
 
@@ -104,6 +104,7 @@ def _matrix_free(
     progress,
     max_steps,
     eig_criterion="residual",
+    kernel_probes=5,
     user_metric=False,
 ):
     H, G = problem.hessian, problem.metric
@@ -113,7 +114,7 @@ def _matrix_free(
     if "max_eigenvalue" in measures:
         top = lanczos(
             H, k, M=G, which="largest", tol=tol, seed=seed, max_steps=max_steps, progress=progress,
-            criterion=eig_criterion,
+            criterion=eig_criterion, keep_krylov=method == "lanczos" and "trace" in measures,
         )
         ests["max_eigenvalue"] = top.estimate(-1)
         eigenvalues = top.eigenvalues
@@ -134,7 +135,11 @@ def _matrix_free(
         if method == "stochastic":
             ests["trace"] = hutchinson(H, n_probes, M=G, seed=seed + 2, progress=progress)
         else:
-            ests["trace"] = hutchpp(H, max(n_probes, 6), M=G, seed=seed + 2, progress=progress)
+            # the top eigenvalue's Lanczos run is the trace's sketch: its products are paid once
+            ests["trace"] = krylov_hutchpp(
+                H, max(n_probes, 6), M=G, seed=seed + 2, progress=progress,
+                reuse=top if "max_eigenvalue" in measures else None,
+            )
     if "logdet" in measures or "spectral_density" in measures:
         quad = slq(
             H,
@@ -176,7 +181,7 @@ def _matrix_free(
                 n_matvecs=quad.n_matvecs,
             )
     kernel_norm = (
-        problem.hessian_kernel_norm(n_probes=min(n_probes, 10), seed=seed + 4)
+        problem.hessian_kernel_norm(n_probes=kernel_probes, seed=seed + 4)
         if problem.kernel_dim
         else (Estimate(0.0, method="regular metric") if problem.kernel_dim == 0 else None)
     )
@@ -185,7 +190,7 @@ def _matrix_free(
     )
     if kernel_norm is not None:
         n += kernel_norm.n_matvecs
-    name = "lanczos + hutch++ + slq" if method == "lanczos" else "lanczos + hutchinson + slq"
+    name = "lanczos + krylov hutch++ + slq" if method == "lanczos" else "lanczos + hutchinson + slq"
     return dict(
         eigenvalues=eigenvalues,
         sign=float("nan"),

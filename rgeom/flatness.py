@@ -179,7 +179,7 @@ class Flatness:
         return out
 
 
-def _check_args(method, measures, k, n_probes, slq_probes, lanczos_steps, tol, damping):
+def _check_args(method, measures, k, n_probes, slq_probes, lanczos_steps, tol, damping, kernel_probes=5):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     measures = DEFAULT_MEASURES if measures is None else tuple(measures)
@@ -191,6 +191,7 @@ def _check_args(method, measures, k, n_probes, slq_probes, lanczos_steps, tol, d
         ("n_probes", n_probes, 2),
         ("slq_probes", slq_probes, 2),
         ("lanczos_steps", lanczos_steps, 3),
+        ("kernel_probes", kernel_probes, 2),
     ):
         if int(val) != val or val < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {val!r}.")
@@ -218,6 +219,7 @@ def flatness(
     n_probes=30,
     slq_probes=10,
     lanczos_steps=30,
+    kernel_probes=5,
     tol=1e-6,
     quadrature_tol=1e-3,
     max_steps=None,
@@ -241,8 +243,10 @@ def flatness(
     ==========================  ====================================  ========================
     ``max_eigenvalue`` (top k)  Lanczos, residual test ``tol``        ~10–100 (more if gap small)
     ``min_eigenvalue``          Lanczos on the other end              as above
-    ``trace``                   Hutch++ (``"lanczos"``) or            ``n_probes``
-                                Hutchinson (``"stochastic"``)
+    ``trace``                   Hutch++ with the Lanczos run of       ``n_probes`` (the top
+                                ``max_eigenvalue`` as its sketch      eigenvalue's steps
+                                (``"lanczos"``), or Hutchinson        included)
+                                (``"stochastic"``)
     ``logdet``                  stochastic Lanczos quadrature         ``slq_probes × lanczos_steps``
     ``spectral_density``        SLQ, Gaussian broadening ``sigma``    shared with ``logdet``
     ==========================  ====================================  ========================
@@ -265,9 +269,16 @@ def flatness(
     k : int
         Number of top eigenvalues (matrix-free; ``eigenvalues`` holds them).
     n_probes : int
-        Trace: Hutchinson probes, or the Hutch++ budget of Hessian products.
+        Trace: Hutchinson probes, or the budget of Hessian products of the Krylov Hutch++
+        (:func:`rgeom.linalg.krylov_hutchpp`: half Lanczos steps, half probes; when
+        ``max_eigenvalue`` is measured too, its Lanczos run is the sketch and is paid once).
     slq_probes, lanczos_steps : int
         SLQ probes and Lanczos steps per probe (log-det, spectral density).
+    kernel_probes : int
+        Matrix-free, singular metric with no kernel basis: Hutchinson probes (Hessian products)
+        of the diagnostic ``‖H P_ker‖_F`` (``hessian_kernel_norm``, reported with its standard
+        error). It says whether the Hessian sees the kernel at all; it does not enter the
+        measures, hence the small default.
     tol : float
         Lanczos relative residual tolerance: a converged eigenvalue is within ``tol·|λ|`` of the
         true one.
@@ -327,11 +338,12 @@ def flatness(
 
 
 def _flatness(
-    loss, theta, metric, *, method, measures, k, n_probes, slq_probes, lanczos_steps, tol,
+    loss, theta, metric, *, method, measures, k, n_probes, slq_probes, lanczos_steps, kernel_probes, tol,
     quadrature_tol, max_steps, eig_criterion, seed, christoffel, damping, sigma, backend, max_dense_dim,
     progress, setup=None,
 ):
-    measures = _check_args(method, measures, k, n_probes, slq_probes, lanczos_steps, tol, damping)
+    measures = _check_args(method, measures, k, n_probes, slq_probes, lanczos_steps, tol, damping,
+                           kernel_probes)
     if eig_criterion not in ("residual", "eigenvalue"):
         raise ValueError(f"eig_criterion must be 'residual' or 'eigenvalue', got {eig_criterion!r}.")
     method = _resolve_method(method, theta)
@@ -357,6 +369,7 @@ def _flatness(
             progress,
             max_steps,
             eig_criterion,
+            kernel_probes=kernel_probes,
             user_metric=metric is not None and _is_user_metric(metric),
         )
     ests = out["measures"]
@@ -541,7 +554,7 @@ def compare_flatness(loss, theta, metric, **kwargs):
     setup = None
     if kw["method"] == "dense":  # ∂²L and ∇L once for both sides
         _check_args(kw["method"], kw["measures"], kw["k"], kw["n_probes"], kw["slq_probes"],
-                    kw["lanczos_steps"], kw["tol"], kw["damping"])
+                    kw["lanczos_steps"], kw["tol"], kw["damping"], kw["kernel_probes"])
         setup = _dense_setup(loss, theta, metric, kw["backend"], kw["max_dense_dim"])
     return FlatnessComparison(
         naive=_flatness(loss, theta, None, **{**kw, "damping": 0.0}, setup=setup),

@@ -105,7 +105,7 @@ def build_metric(name, problem, *, damping=0.0, mc_samples=1, seed=0):
 
 
 def measure(problem, theta, metric, *, measures, method="auto", k=5, n_probes=30, slq_probes=10,
-            lanczos_steps=30, tol=1e-6, max_steps=None, seed=0, christoffel=True, damping=0.0,
+            lanczos_steps=30, kernel_probes=5, tol=1e-6, max_steps=None, seed=0, christoffel=True, damping=0.0,
             progress=None):
     """Naive and invariant flatness of ``problem``'s loss at ``theta``: a :class:`~rgeom.flatness.FlatnessComparison`.
 
@@ -127,7 +127,8 @@ def measure(problem, theta, metric, *, measures, method="auto", k=5, n_probes=30
     from .flatness import compare_flatness
 
     return compare_flatness(problem.objective, theta, metric, method=method, measures=list(measures), k=k,
-                            n_probes=n_probes, slq_probes=slq_probes, lanczos_steps=lanczos_steps, tol=tol,
+                            n_probes=n_probes, slq_probes=slq_probes, lanczos_steps=lanczos_steps,
+                            kernel_probes=kernel_probes, tol=tol,
                             max_steps=max_steps, seed=seed,
                             christoffel=christoffel, damping=damping,
                             progress=True if progress is None else progress)
@@ -327,7 +328,7 @@ def _run(args, out):
     t0 = time.perf_counter()
     cmp = measure(prob, model.theta, G, measures=measures, method=args.method or "auto", k=args.k,
                   n_probes=args.probes, slq_probes=args.slq_probes, lanczos_steps=args.lanczos_steps,
-                  tol=args.tol, max_steps=args.max_steps, seed=args.seed, christoffel=not args.no_christoffel, damping=args.damping,
+                  kernel_probes=args.kernel_probes, tol=args.tol, max_steps=args.max_steps, seed=args.seed, christoffel=not args.no_christoffel, damping=args.damping,
                   progress=progress)
     d = summary(cmp, elapsed=time.perf_counter() - t0)
     if args.plot:
@@ -364,6 +365,8 @@ def register(subparsers):
     p.add_argument("--probes", type=int, default=30, help="trace probes / Hutch++ budget")
     p.add_argument("--slq-probes", type=int, default=10, help="probes of the log-det / density (matrix-free)")
     p.add_argument("--lanczos-steps", type=int, default=30, help="Lanczos steps per SLQ probe (matrix-free)")
+    p.add_argument("--kernel-probes", type=int, default=5,
+                   help="Hessian products of the ‖H P_ker‖ diagnostic on a singular metric (matrix-free)")
     p.add_argument("--tol", type=float, default=1e-6, help="relative residual tolerance of the top eigenvalues")
     p.add_argument("--max-steps", type=int, default=None,
                    help="cap on Lanczos steps for the top eigenvalues (reached first: converged false, exit 3)")

@@ -28,7 +28,7 @@ import pytest
 
 import rgeom
 from rgeom.flatness import ZERO_RTOL, flatness
-from rgeom.linalg import dense_eigh, hutchinson, hutchpp, lanczos
+from rgeom.linalg import dense_eigh, hutchinson, hutchpp, krylov_hutchpp, lanczos
 from rgeom.linalg.shape import shape_problem
 from rgeom.metrics import Euclidean, Pullback
 from rgeom.metrics.fisher import GGN, Fisher
@@ -106,7 +106,7 @@ def test_trace_hutchinson_and_hutchpp_within_three_stderr(case):
     name, sp, truth = case
     tr = float(np.sum(truth))
     for seed in SEEDS:
-        for est_fn in (hutchinson, hutchpp):
+        for est_fn in (hutchinson, hutchpp, krylov_hutchpp):
             est = est_fn(sp.hessian, N_PROBES, M=sp.metric, seed=seed, progress=False)
             assert est.converged, (name, est_fn.__name__, seed)
             assert abs(est.value - tr) <= 3 * est.stderr, (name, est_fn.__name__, seed, est.value, tr, est.stderr)

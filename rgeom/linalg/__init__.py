@@ -20,7 +20,7 @@ True
 from ._result import Estimate
 from .cg import CGResult, cg, cg_pinv
 from .dense import DenseEig, dense_eigh
-from .lanczos import EigResult, lanczos
+from .lanczos import EigResult, KrylovRun, lanczos
 from .operators import (
     LinearOperator,
     aslinearoperator,
@@ -31,7 +31,7 @@ from .operators import (
     to_scipy,
 )
 from .slq import SLQResult, SpectralDensity, logdet, slq, spectral_density
-from .trace import hutchinson, hutchpp
+from .trace import hutchinson, hutchpp, krylov_hutchpp
 
 __all__ = [
     "Estimate",
@@ -41,6 +41,7 @@ __all__ = [
     "DenseEig",
     "dense_eigh",
     "EigResult",
+    "KrylovRun",
     "lanczos",
     "LinearOperator",
     "aslinearoperator",
@@ -56,4 +57,5 @@ __all__ = [
     "spectral_density",
     "hutchinson",
     "hutchpp",
+    "krylov_hutchpp",
 ]

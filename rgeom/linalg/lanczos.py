@@ -35,7 +35,7 @@ from ._kernels import dot, gemv, gemv_t, norm
 from ._result import Estimate
 from .generalized import Pencil
 
-__all__ = ["lanczos", "EigResult", "krylov"]
+__all__ = ["lanczos", "EigResult", "KrylovRun", "krylov"]
 
 _EPS = np.finfo(np.float64).eps
 #: Residuals below ``RESIDUAL_FLOOR × ‖T‖`` count as converged whatever ``tol`` asks: that is the
@@ -71,6 +71,8 @@ class EigResult:
         Why it is not converged (empty when it is).
     kernel_dim : int or None
         Kernel dimension of the metric (the problem was solved on its range).
+    krylov : KrylovRun or None
+        The Lanczos run itself (``keep_krylov=True``), to be extended or reused as a sketch.
     """
 
     eigenvalues: np.ndarray
@@ -86,6 +88,7 @@ class EigResult:
     solves_converged: bool = True
     error_estimates: np.ndarray = None
     criterion: str = "residual"
+    krylov: object = dataclasses.field(default=None, repr=False, compare=False)
 
     def estimate(self, i=-1):
         """The ``i``-th Ritz value as an :class:`~rgeom.linalg.Estimate`.
@@ -185,6 +188,182 @@ class _Omega:
         self.force = (not self.force) if force_next is None else force_next
 
 
+class KrylovRun:
+    """A Lanczos run on a :class:`~rgeom.linalg.generalized.Pencil` that can be extended.
+
+    Holds the tridiagonal entries, the basis and the next basis vector, so a run stopped by one
+    consumer (the top eigenvalue) can be continued by another (the Krylov sketch of
+    :func:`~rgeom.linalg.krylov_hutchpp`) without repeating a product.
+
+    Parameters
+    ----------
+    pencil : Pencil
+    v0 : ndarray, shape (d,)
+        Start vector (projected onto the metric's range, normalised in the Krylov inner product).
+    restart_rng : numpy Generator, optional
+        On breakdown (an invariant subspace was found) continue from a random vector orthogonal
+        to the basis; ``None`` stops for good instead (SLQ: the quadrature is then exact).
+    reorth : {"partial", "full"}
+        Gram–Schmidt against the whole basis only when Simon's estimate says semi-orthogonality
+        is about to be lost (default; conjugate-gradient solves always use "full"), or at every
+        step.
+
+    Attributes
+    ----------
+    alpha, beta : ndarray
+        Diagonal ``(m,)`` and off-diagonal ``(m,)`` of ``T`` (``beta[m-1]`` couples to the next,
+        not yet computed, vector).
+    basis : _Basis
+        Rows ``Q[:m]`` orthonormal in the Krylov inner product (``P[:m] = M Q`` in the metric mode).
+    v0_norm : float
+        ``‖v0‖`` in the Krylov inner product (after projection).
+    finished : bool
+        No further step is possible: the range is exhausted, or a breakdown without restart.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rgeom.linalg import KrylovRun
+    >>> from rgeom.linalg.generalized import Pencil
+    >>> A = np.diag(np.arange(1.0, 41.0))
+    >>> run = KrylovRun(Pencil(A), np.ones(40)).extend(10)   # stop after 10 steps ...
+    >>> run.extend(25).m, bool(run.alpha.sum() < A.trace())  # ... and go on to 25
+    (25, True)
+    >>> round(float(run.extend(40).alpha.sum()), 8)          # the whole space: tr T = tr A
+    820.0
+    """
+
+    def __init__(self, pencil, v0, *, restart_rng=None, reorth="partial", capacity=32):
+        self.pencil, self.restart_rng = pencil, restart_rng
+        q = pencil.project(np.asarray(v0, dtype=np.float64))
+        p = pencil.metric_mv(q)
+        self.v0_norm = pencil.inner_norm(q, p)
+        if not np.isfinite(self.v0_norm):
+            raise NonFiniteError("lanczos: the start vector contains NaN or inf.")
+        if self.v0_norm == 0.0:
+            raise ValueError("lanczos: the start vector is zero (or lies in the metric's kernel).")
+        self._q = q / self.v0_norm
+        self._p = p / self.v0_norm if pencil.uses_metric_inner else None
+        self.basis = _Basis(pencil.d, pencil.uses_metric_inner, capacity=max(int(capacity), 1))
+        self._alpha, self._beta = [], []
+        self._anorm = 0.0
+        self._omega = _Omega() if (reorth == "partial" and pencil.exact) else None
+        self._stopped = False
+        # bound on the kernel component of the last two basis vectors (singular metrics only)
+        self._leak = (0.0, _EPS) if pencil.kernel_dim else None
+
+    @property
+    def alpha(self):
+        return np.array(self._alpha)
+
+    @property
+    def beta(self):
+        return np.array(self._beta)
+
+    @property
+    def m(self):
+        """Steps taken (dimension of the Krylov space)."""
+        return self.basis.m
+
+    @property
+    def finished(self):
+        return self._stopped or self.basis.m >= self.pencil.range_dim
+
+    def extend(self, max_steps, *, stop=None, progress=False, desc="lanczos"):
+        """Continue until ``max_steps`` steps in all, ``stop(alpha, beta)`` is true, or the end.
+
+        ``stop`` is called after each new step with the tridiagonal entries so far. Returns self.
+        """
+        pencil, basis = self.pencil, self.basis
+        limit = min(int(max_steps), pencil.range_dim)
+        metric_inner = pencil.uses_metric_inner
+        alpha, beta, omega = self._alpha, self._beta, self._omega
+        norm_fn = pencil.inner_norm
+        q, p = self._q, self._p
+        with progress_bar(max(limit - basis.m, 0), desc, progress) as bar:
+            while basis.m < limit and not self._stopped:
+                basis.append(q, p)
+                if metric_inner:
+                    w, u = pencil.apply_with_metric_image(q)
+                else:
+                    w = pencil.apply(q)
+                    u = w
+                if not np.all(np.isfinite(w)):
+                    raise NonFiniteError("lanczos: the operator returned NaN or inf.")
+                a = dot(q, u) if metric_inner else dot(q, w)
+                before = _raw_norm(w, u)
+                # three-term recurrence, then Gram-Schmidt against the whole basis: at every step
+                # (full), or when Simon's estimate of the loss of orthogonality exceeds √ε (partial)
+                w = w - a * q
+                u = w if not metric_inner else u - a * p
+                if beta and basis.m > 1 and beta[-1]:
+                    w = w - beta[-1] * basis.Q[basis.m - 2]
+                    if metric_inner:
+                        u = u - beta[-1] * basis.P[basis.m - 2]
+                    else:
+                        u = w
+                alpha.append(a)
+                self._anorm = max(self._anorm, abs(a))
+                bar.update(1)
+                if basis.m >= pencil.range_dim:  # the basis spans the range: T is exact, w is noise
+                    beta.append(0.0)
+                    break
+                b = _raw_norm(w, u)
+                if omega is None or omega.needs_reorth(alpha, beta, b, max(self._anorm, b)):
+                    w, u, b = basis.orthogonalize(w, u, _raw_norm)
+                    if omega is not None:
+                        omega.reorthogonalized(basis.m)
+                if self._leak is not None:
+                    w, u, b = self._keep_in_range(w, u, b, a, beta)
+                if metric_inner:
+                    if b < 1e-3 * before:
+                        # heavy cancellation: the recurrence for u = M w lost its digits; recompute it
+                        u = pencil.M.mv(w)
+                    b = norm_fn(w, u)  # raises if the metric is found indefinite
+                self._anorm = max(self._anorm, b)
+                if b <= RESIDUAL_FLOOR * max(self._anorm, np.finfo(float).tiny):
+                    beta.append(0.0)
+                    if self.restart_rng is None:
+                        self._stopped = True
+                        break
+                    # invariant subspace: continue the basis with a fresh direction, T decouples
+                    z = pencil.project(self.restart_rng.standard_normal(pencil.d))
+                    w, u, b = basis.orthogonalize(z, pencil.metric_mv(z), norm_fn)
+                    if b <= RESIDUAL_FLOOR * norm(z):
+                        self._stopped = True
+                        break
+                    if omega is not None:
+                        omega.reorthogonalized(basis.m, force_next=False)
+                else:
+                    beta.append(b)
+                q, p = w / b, (u / b if metric_inner else None)
+                self._q, self._p = q, p
+                if stop is not None and beta[-1] and stop(np.array(alpha), np.array(beta)):
+                    break
+        return self
+
+
+    def _keep_in_range(self, w, u, b, a, beta):
+        """Project the new vector back onto the metric's range when its kernel part may have grown.
+
+        The operator's image has no kernel component, but rounding leaves ``~ε‖T‖`` of one in
+        ``w = E q − α q − β q'``, and dividing by a small ``β`` (near the end of a short range)
+        amplifies it step after step until the basis leaves the range (wrong traces, ghost zero
+        eigenvalues). Its size follows ``κ' = (|α| κ + β_prev κ_prev + ε ‖T‖) / β``; the
+        (possibly costly) projector runs only when that bound exceeds √ε.
+        """
+        prev, cur = self._leak
+        scale = max(self._anorm, b)
+        bound = (abs(a) * cur + (beta[-1] if beta else 0.0) * prev + _EPS * scale) / max(b, np.finfo(float).tiny)
+        if bound > _Omega.LEVEL:
+            w = self.pencil.project(w)
+            u = w if not self.pencil.uses_metric_inner else self.pencil.M.mv(w)
+            w, u, b = self.basis.orthogonalize(w, u, _raw_norm)
+            bound = _EPS
+        self._leak = (cur, bound)
+        return w, u, b
+
+
 def krylov(
     pencil,
     v0,
@@ -198,22 +377,8 @@ def krylov(
 ):
     """Run Lanczos on ``pencil`` from ``v0``; the engine's shared core (also used by SLQ).
 
-    Parameters
-    ----------
-    pencil : Pencil
-    v0 : ndarray, shape (d,)
-        Start vector (projected onto the metric's range, normalised in the Krylov inner product).
-    max_steps : int
-    restart_rng : numpy Generator, optional
-        On breakdown (an invariant subspace was found) continue from a random vector orthogonal
-        to the basis; ``None`` stops instead (SLQ: the quadrature is then exact).
-    stop : callable, optional
-        ``stop(alpha, beta) -> bool`` called after each step with the tridiagonal entries so far
-        (``beta[-1]`` couples to the next, not yet computed, vector).
-    reorth : {"partial", "full"}
-        Gram–Schmidt against the whole basis only when Simon's estimate says semi-orthogonality
-        is about to be lost (default; conjugate-gradient solves always use "full"), or at every
-        step.
+    A one-shot :class:`KrylovRun` (see it for the parameters): ``stop(alpha, beta) -> bool`` is
+    called after each step with the tridiagonal entries so far.
 
     Returns
     -------
@@ -224,79 +389,10 @@ def krylov(
     v0_norm : float
         ``‖v0‖`` in the Krylov inner product (after projection).
     """
-    d = pencil.d
-    limit = min(int(max_steps), pencil.range_dim)
-    metric_inner = pencil.uses_metric_inner
-    q = pencil.project(np.asarray(v0, dtype=np.float64))
-    p = pencil.metric_mv(q)
-    v0_norm = pencil.inner_norm(q, p)
-    if not np.isfinite(v0_norm):
-        raise NonFiniteError("lanczos: the start vector contains NaN or inf.")
-    if v0_norm == 0.0:
-        raise ValueError("lanczos: the start vector is zero (or lies in the metric's kernel).")
-    q, p = q / v0_norm, p / v0_norm
-    basis = _Basis(d, metric_inner, capacity=limit)
-    alpha, beta = [], []
-    bar = progress_bar(limit, desc, progress)
-    norm_fn = pencil.inner_norm
-    anorm = 0.0
-    omega = _Omega() if (reorth == "partial" and pencil.exact) else None
-    with bar:
-        while basis.m < limit:
-            basis.append(q, p)
-            if metric_inner:
-                w, u = pencil.apply_with_metric_image(q)
-            else:
-                w = pencil.apply(q)
-                u = w
-            if not np.all(np.isfinite(w)):
-                raise NonFiniteError("lanczos: the operator returned NaN or inf.")
-            a = dot(q, u) if metric_inner else dot(q, w)
-            before = _raw_norm(w, u)
-            # three-term recurrence, then Gram-Schmidt against the whole basis: at every step
-            # (full), or when Simon's estimate of the loss of orthogonality exceeds √ε (partial)
-            w = w - a * q
-            u = w if not metric_inner else u - a * p
-            if beta and basis.m > 1 and beta[-1]:
-                w = w - beta[-1] * basis.Q[basis.m - 2]
-                if metric_inner:
-                    u = u - beta[-1] * basis.P[basis.m - 2]
-                else:
-                    u = w
-            alpha.append(a)
-            anorm = max(anorm, abs(a))
-            b = _raw_norm(w, u)
-            if omega is None or omega.needs_reorth(alpha, beta, b, max(anorm, b)):
-                w, u, b = basis.orthogonalize(w, u, _raw_norm)
-                if omega is not None:
-                    omega.reorthogonalized(basis.m)
-            if metric_inner:
-                if b < 1e-3 * before:
-                    # heavy cancellation: the recurrence for u = M w lost its digits; recompute it
-                    u = pencil.M.mv(w)
-                b = norm_fn(w, u)  # raises if the metric is found indefinite
-            anorm = max(anorm, b)
-            bar.update(1)
-            if b <= RESIDUAL_FLOOR * max(anorm, np.finfo(float).tiny) and basis.m < limit:
-                if restart_rng is None:
-                    beta.append(0.0)
-                    break
-                # invariant subspace: continue the basis with a fresh direction, T decouples
-                z = pencil.project(restart_rng.standard_normal(d))
-                w, u, b = basis.orthogonalize(z, pencil.metric_mv(z), norm_fn)
-                if b <= RESIDUAL_FLOOR * norm(z):
-                    beta.append(0.0)
-                    break
-                beta.append(0.0)
-                if omega is not None:
-                    omega.reorthogonalized(basis.m, force_next=False)
-                q, p = w / b, u / b
-                continue
-            beta.append(b)
-            if stop is not None and stop(np.array(alpha), np.array(beta)):
-                break
-            q, p = w / b, (u / b if metric_inner else None)
-    return np.array(alpha), np.array(beta), basis, v0_norm
+    run = KrylovRun(pencil, v0, restart_rng=restart_rng, reorth=reorth,
+                    capacity=min(int(max_steps), pencil.range_dim))
+    run.extend(max_steps, stop=stop, progress=progress, desc=desc)
+    return run.alpha, run.beta, run.basis, run.v0_norm
 
 
 def ritz(alpha, beta):
@@ -350,6 +446,7 @@ def lanczos(
     cg_rtol=None,
     cg_max_iter=None,
     criterion="residual",
+    keep_krylov=False,
     progress=True,
 ):
     """Extreme eigenpairs of ``A v = λ M v`` by Lanczos with full reorthogonalisation.
@@ -389,6 +486,9 @@ def lanczos(
         Stop when every wanted residual is ``≤ tol·|θ|`` (default: accurate eigenvalues *and*
         vectors), or when the Kato–Temple eigenvalue error ``min(r, r²/δ)`` is (eigenvalues only;
         fewer steps — see the module docstring).
+    keep_krylov : bool
+        Keep the run (:class:`KrylovRun`, basis included) in the result's ``krylov``, so that
+        :func:`~rgeom.linalg.krylov_hutchpp` can reuse its products as a trace sketch.
     progress : bool
         Progress bar on stderr (only on a terminal).
 
@@ -449,16 +549,10 @@ def lanczos(
         theta, _, _, ok = test(alpha, beta)
         return bool(ok[_select(theta, k, which)].all())
 
-    alpha, beta, basis, _ = krylov(
-        pencil,
-        start,
-        max_steps,
-        restart_rng=rng,
-        stop=stop,
-        progress=progress,
-        desc=f"lanczos k={k}",
-        reorth=reorth,
-    )
+    run = KrylovRun(pencil, start, restart_rng=rng, reorth=reorth,
+                    capacity=min(int(max_steps), pencil.range_dim))
+    run.extend(max_steps, stop=stop, progress=progress, desc=f"lanczos k={k}")
+    alpha, beta, basis = run.alpha, run.beta, run.basis
     theta, S, res, ok = test(alpha, beta)
     exhausted = alpha.size == pencil.range_dim  # full Krylov space: Ritz values are exact
     if exhausted:
@@ -504,4 +598,5 @@ def lanczos(
         solves_converged=inner_ok,
         error_estimates=errors,
         criterion=criterion,
+        krylov=run if keep_krylov else None,
     )
