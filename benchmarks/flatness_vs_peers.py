@@ -23,7 +23,10 @@ with a large budget for the trace), then wall time, Hessian-product count and ac
 * trace at an equal probe count: rgeom Hutchinson (its probes use the quadratic form ``zᵀHz`` by
   nested forward mode); PyHessian's Hutchinson; curvlinops' ``hutchinson_trace``;
 * invariant measures with the K-FAC metric vs the naive (Euclidean) ones (top eigenvalue + trace),
-  both through :func:`rgeom.flatness`;
+  both through :func:`rgeom.flatness` (``method="lanczos"``: the trace is the Krylov Hutch++ whose
+  sketch is the top eigenvalue's Lanczos run, so a call costs about ``max(eig steps, n_probes)``
+  products; K-FAC adds its factor pass and the ``‖H P_ker‖`` diagnostic's ``kernel_probes``
+  products);
 * rgeom's overhead: total time / (its product count × the cost of one product measured here).
 
 Peers missing from the environment are skipped cleanly. Results:
@@ -166,7 +169,7 @@ def run_case(torch, name, module, X, y, args):
     P0.hessian.mv(v), P0.hessian.quad(v)
     G = KFAC(prob)
     G0 = shape_problem(prob, theta, G, christoffel=False).metric
-    G0.whiten(v), G0.project(v)
+    G0.whiten(v), G0.whiten_t(v)
     out["compile_seconds"] = time.perf_counter() - t0
 
     # the JAX model is the torch model: same loss, same Hessian-vector product
@@ -205,14 +208,20 @@ def run_case(torch, name, module, X, y, args):
         rows = {}
 
         # --- top eigenvalue --------------------------------------------------------------------
+        setup = {}
+
         def rgeom_eig():
-            Pb = shape_problem(prob, theta, None, christoffel=False)  # per-point work inside the timing
+            # per-point work inside the timing: the linearised gradient (one forward and backward
+            # pass, ~ one product here because float64 tanh dominates it), reported separately too
+            Pb, setup["seconds"] = timed(lambda: shape_problem(prob, theta, None, christoffel=False))
             return lanczos(Pb.hessian, 1, tol=1e-3, criterion="eigenvalue", seed=0, progress=False)
 
         res, t = timed(rgeom_eig)
         lam = float(res.eigenvalues[-1])
         rows["eig_rgeom"] = {"seconds": t, "hvps": res.n_matvecs, "value": lam, "rel_error": rel(lam, lam_ref),
-                             "converged": res.converged, "overhead": t / (res.n_matvecs * hvp)}
+                             "converged": res.converged, "overhead": t / (res.n_matvecs * hvp),
+                             "setup_seconds": setup["seconds"],
+                             "overhead_after_setup": (t - setup["seconds"]) / (res.n_matvecs * hvp)}
         if importlib.util.find_spec("pyhessian"):
             import pyhessian.utils as ph_utils
             from pyhessian import hessian as PyHessian
@@ -276,10 +285,13 @@ def run_case(torch, name, module, X, y, args):
         f_e, t_e = timed(lambda: flatness(prob, theta, None, **kw))
         f_k, t_k = timed(lambda: flatness(prob, theta, G, **kw))
         rows["naive_euclidean"] = {"seconds": t_e, "hvps": f_e.n_matvecs, "max_eigenvalue": f_e.max_eigenvalue,
-                                   "trace": f_e.trace}
+                                   "trace": f_e.trace, "trace_stderr": f_e.measures["trace"].stderr,
+                                   "trace_method": f_e.measures["trace"].method}
         _, t_fac = timed(lambda: G.at(theta))  # where the K-FAC time goes: factors (+ eigendecompositions) ...
         rows["invariant_kfac"] = {"seconds": t_k, "hvps": f_k.n_matvecs, "max_eigenvalue": f_k.max_eigenvalue,
-                                  "trace": f_k.trace, "kernel_dim": f_k.kernel_dim, "converged": f_k.converged,
+                                  "trace": f_k.trace, "trace_stderr": f_k.measures["trace"].stderr,
+                                  "trace_method": f_k.measures["trace"].method,
+                                  "kernel_dim": f_k.kernel_dim, "converged": f_k.converged,
                                   "factor_seconds": t_fac,  # ... products by measure (Lanczos steps, kernel check):
                                   "hvps_by_measure": {k: e.n_matvecs for k, e in f_k.measures.items()},
                                   "kernel_check_hvps": getattr(f_k.hessian_kernel_norm, "n_matvecs", 0)}

@@ -18,6 +18,10 @@ self-adjoint in some inner product. :class:`Pencil` chooses the cheapest such fo
 
 For a singular metric (known kernel, pseudo-inverse semantics) the operator is restricted to the
 range of ``M``: probes and start vectors are projected there and ``range_dim = d − kernel_dim``.
+:meth:`Pencil.project` projects in *Krylov* coordinates: the metric's tangent projector
+``M.project`` in modes ``"metric"`` and ``"whitened"`` with a symmetric factor (Krylov
+coordinates are tangent coordinates there), and the factor's own ``M.factor_project`` with a
+non-symmetric ``W`` (e.g. K-FAC's eigen-coordinates ``W = Q Λ^{+1/2}``, where it is a 0/1 mask).
 """
 
 import numpy as np
@@ -77,11 +81,15 @@ class Pencil:
         # without an exact solve: CG when the metric is known to be regular or comes with a range
         # projector (consistent systems); otherwise the minimum-norm CG on the normal equations,
         # which gives the pseudo-inverse without knowing the kernel (and the projector G⁺G).
-        if mode == "whitened" and self.kernel_dim and not M.symmetric_factor:
+        self._factor_coords = mode == "whitened" and not M.symmetric_factor
+        if self._factor_coords and self.kernel_dim and not M.has_factor_project:
             raise ValueError(
-                "a singular metric needs a symmetric whitening factor (or none): got whiten_t."
+                f"the metric is singular (kernel_dim={self.kernel_dim}) and its whitening factor W "
+                "is not symmetric (whiten_t given) but it offers no factor_project, the projector "
+                "onto the range of Wᵀ in W's coordinates: the engine cannot restrict probes to its "
+                "range."
             )
-        if mode == "whitened" and self.kernel_dim and not M.has_project:
+        if mode == "whitened" and self.kernel_dim and M.symmetric_factor and not M.has_project:
             raise ValueError(
                 f"the metric is singular (kernel_dim={self.kernel_dim}) and offers whiten but "
                 "neither unwhiten nor project: the engine cannot restrict probes to its range."
@@ -89,7 +97,11 @@ class Pencil:
         self.pinv = (
             mode == "metric" and not M.has_solve and self.kernel_dim != 0 and not M.has_project
         )
-        self._projects = M is not None and self.kernel_dim != 0 and (M.has_project or self.pinv)
+        self._projects = (
+            M is not None
+            and self.kernel_dim != 0
+            and (M.has_factor_project if self._factor_coords else (M.has_project or self.pinv))
+        )
         self.cg_rtol, self.cg_max_iter = cg_rtol, cg_max_iter
         self.n_apply = 0  # products with A
         self.cg_iterations = 0
@@ -106,16 +118,23 @@ class Pencil:
         if self.mode == "standard":
             return "standard"
         if self.mode == "whitened":
-            return "whitened M^{-1/2} A M^{-1/2}"
+            return "whitened Wᵀ A W" if self._factor_coords else "whitened M^{-1/2} A M^{-1/2}"
         if self.exact:
             return "M-inner product, exact solves"
         return "M-inner product, " + ("pseudo-inverse CG solves" if self.pinv else "CG solves")
 
     # --- the operator --------------------------------------------------------------------
     def project(self, x):
-        """Project onto the range of ``M`` (identity for a regular metric)."""
+        """Project Krylov coordinates onto the range of ``M`` (identity for a regular metric).
+
+        Start vectors and probes (Lanczos, Hutchinson, Hutch++, SLQ) pass through here. With a
+        non-symmetric factor ``W`` this is ``M.factor_project`` (the range of ``Wᵀ``), not a
+        projector of tangent vectors.
+        """
         if not self._projects:
             return x
+        if self._factor_coords:
+            return self.M.factor_project(x)
         if self.M.has_project:
             return self.M.project(x)
         return self.solve(self.M.mv(x))  # G⁺ G x
@@ -186,9 +205,14 @@ class Pencil:
         return self.A.quad(self.M.whiten(x))  # C = Wᵀ A W: xᵀ C x = (W x)ᵀ A (W x)
 
     def trace_probe(self, z):
-        """``zᵀ E z`` for a probe ``z`` (an unbiased sample of ``tr E`` over the range)."""
-        z = self.project(z)
+        """``zᵀ E z`` for a probe ``z`` (an unbiased sample of ``tr E`` over the range).
+
+        Whitened mode skips the projection: ``W P = W`` for the range projector ``P`` of the
+        Krylov coordinates (the whitening factor already maps the kernel to 0), so
+        ``(Pz)ᵀ C (Pz) = zᵀ C z`` exactly.
+        """
         if self.mode == "metric":
+            z = self.project(z)
             # tr(M⁻¹A) = E[zᵀ M⁻¹ A z] = E[(M⁺z)ᵀ A z] with one solve and one product
             return dot(self.solve(z), self._A(z))
         return self.form(z)

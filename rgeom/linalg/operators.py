@@ -9,8 +9,10 @@ in exchange the Krylov bookkeeping (full reorthogonalisation: BLAS-2 on a contig
 basis, tridiagonal eigenproblems) is backend-agnostic and always float64.
 
 A :class:`LinearOperator` holds ``mv`` and, for a metric, optional exact ``solve`` (``G⁻¹``, or
-the pseudo-inverse ``G⁺`` for a singular metric), a symmetric whitening ``whiten = G^{+1/2}``
-with ``unwhiten = G^{1/2}``, a range projector ``project``, the kernel dimension and, when known,
+the pseudo-inverse ``G⁺`` for a singular metric), a whitening factor ``W`` with ``W Wᵀ = G⁺``
+(symmetric ``whiten = G^{+1/2}`` with ``unwhiten = G^{1/2}``, or a non-symmetric ``whiten`` /
+``whiten_t`` pair with its own range projector ``factor_project``), a range projector
+``project``, the kernel dimension and, when known,
 an orthonormal kernel basis, and optionally a quadratic form ``quad`` (``xᵀ A x`` without forming
 ``A x``: what trace probes need, cheaper for a network Hessian by nested forward mode). Every
 call is counted in :attr:`LinearOperator.counts`.
@@ -50,11 +52,19 @@ class LinearOperator:
         Kronecker). The generalized eigenproblem ``H v = λ A v`` then becomes the symmetric
         ``A^{-1/2} H A^{-1/2}``.
     whiten_t : callable, optional
-        For a non-symmetric factor ``W`` with ``W Wᵀ = A⁻¹`` (``whiten`` applies ``W``): ``Wᵀ x``.
+        For a non-symmetric factor ``W`` with ``W Wᵀ = A⁺`` (``whiten`` applies ``W``): ``Wᵀ x``.
         The engine then works with ``Wᵀ H W`` (e.g. ``W = J⁻¹`` for a metric pulled back from
-        the Euclidean one, where ``Wᵀ H W`` is the Hessian in the original chart).
+        the Euclidean one, where ``Wᵀ H W`` is the Hessian in the original chart; ``W = Q Λ^{+1/2}``
+        in the eigen-coordinates of a Kronecker-factored metric). ``unwhiten``, if given, stays
+        the symmetric ``A^{1/2}`` (it is not ``W⁻¹``).
     project : callable, optional
-        Orthogonal projector onto the range of a singular ``A``.
+        Orthogonal projector onto the range of a singular ``A`` (tangent coordinates).
+    factor_project : callable, optional
+        With ``whiten_t`` and a singular ``A``: the orthogonal projector onto the range of ``Wᵀ``
+        in the factor's own (Krylov) coordinates — where the engine's start vectors and probes
+        live — so ``W · factor_project = W`` and ``Wᵀ H W`` restricted to its image has the
+        spectrum of ``A⁺H`` on the range (for eigen-coordinates: the 0/1 mask of the nonzero
+        eigenvalues). Required by the engine for a singular metric with a non-symmetric factor.
     kernel_dim : int, optional
         Dimension of the kernel of ``A`` (0: non-singular; ``None``: unknown).
     kernel_basis : ndarray, shape (d, r), optional
@@ -90,6 +100,7 @@ class LinearOperator:
         unwhiten=None,
         whiten_t=None,
         project=None,
+        factor_project=None,
         kernel_dim=None,
         kernel_basis=None,
         damping=0.0,
@@ -107,6 +118,7 @@ class LinearOperator:
             ("unwhiten", unwhiten),
             ("whiten_t", whiten_t),
             ("project", project),
+            ("factor_project", factor_project),
             ("quad", quad),
         ):
             if f is not None and not callable(f):
@@ -126,6 +138,7 @@ class LinearOperator:
         if project is None and kernel_dim and whiten_t is None and whiten and unwhiten:
             project = lambda x: whiten(unwhiten(x))  # noqa: E731  G^{+1/2} G^{1/2} = P_range
         self._project = project
+        self._factor_project = factor_project
         self.kernel_dim = None if kernel_dim is None else int(kernel_dim)
         self.kernel_basis = kernel_basis
         self.damping = float(damping)
@@ -205,6 +218,23 @@ class LinearOperator:
         if self._project is None:
             return x
         return np.asarray(self._project(self._check(x, "x")), dtype=np.float64)
+
+    @property
+    def has_factor_project(self):
+        """Whether a range projector in the coordinates of a non-symmetric factor is available."""
+        return self._factor_project is not None
+
+    def factor_project(self, y):
+        """Projection of ``y`` (factor coordinates) onto the range of ``Wᵀ`` (see the class doc).
+
+        With a symmetric factor the factor's coordinates are tangent coordinates: this is
+        :meth:`project`. The identity when nothing is known (a regular operator).
+        """
+        if self._whiten_t is None:
+            return self.project(y)
+        if self._factor_project is None:
+            return y
+        return np.asarray(self._factor_project(self._check(y, "y")), dtype=np.float64)
 
     @property
     def is_identity(self):
@@ -297,9 +327,15 @@ def from_metric_at(G, *, name=None):
     """The engine's view of an rgeom metric at a point (a ``MetricAt``-like object).
 
     Uses what the object offers: ``mv``; ``solve`` when the class implements it (pseudo-inverse
-    for a singular metric); ``whiten``/``unwhiten`` when present, otherwise built from
-    ``diagonal()`` for diagonal metrics; ``project``, ``kernel_dim`` and ``kernel_basis()`` when
-    present (degenerate metrics such as Fisher or K-FAC along network symmetries).
+    for a singular metric); a non-symmetric whitening factor when the object has
+    ``whiten_factor`` / ``whiten_factor_t`` (``W``, ``Wᵀ`` with ``W Wᵀ = G⁺``) and
+    ``factor_project`` (its range projector, see :class:`LinearOperator`; applied as a NumPy
+    mask when the object also gives it as ``factor_range``, a 0/1 vector) — preferred, being
+    cheaper (K-FAC's eigen-coordinates: two matrix products per layer against four) — else
+    ``whiten``/``unwhiten`` when present, otherwise built from ``diagonal()`` for diagonal
+    metrics; ``project``, ``kernel_dim`` and ``kernel_basis()`` when present (degenerate metrics
+    such as Fisher or K-FAC along network symmetries). ``unwhiten`` is always the symmetric
+    ``G^{1/2}``.
 
     Parameters
     ----------
@@ -318,6 +354,14 @@ def from_metric_at(G, *, name=None):
     >>> op = from_metric_at(G)
     >>> op.whiten(np.array([2.0, 5.0])).round(10).tolist(), op.kernel_dim
     ([1.4142135624, 2.2360679775], 0)
+    >>> from rgeom.metrics import KFAC
+    >>> from rgeom.models import mlp
+    >>> rng = np.random.default_rng(0)
+    >>> net = mlp([2, 3], activation="identity")
+    >>> K = KFAC(net, "cross-entropy", (rng.normal(size=(30, 2)), np.arange(30) % 3)).at(net.theta)
+    >>> op = from_metric_at(K)                     # K-FAC: W = Q Λ^{+1/2} in eigen-coordinates
+    >>> op.symmetric_factor, op.kernel_dim, int(op.factor_project(np.ones(9)).sum())
+    (False, 3, 6)
     """
     from ..metrics.base import MetricAt
 
@@ -338,6 +382,15 @@ def from_metric_at(G, *, name=None):
         _wrap(getattr(G, "whiten", None), to_bk, to_np),
         _wrap(getattr(G, "unwhiten", None), to_bk, to_np),
     )
+    whiten_t = factor_project = None
+    if callable(getattr(G, "whiten_factor", None)) and callable(getattr(G, "whiten_factor_t", None)):
+        whiten, whiten_t = (_wrap(G.whiten_factor, to_bk, to_np), _wrap(G.whiten_factor_t, to_bk, to_np))
+        mask = getattr(G, "factor_range", None)  # a diagonal projector: its 0/1 mask, in NumPy
+        if mask is None:
+            factor_project = _wrap(getattr(G, "factor_project", None), to_bk, to_np)
+        else:
+            mask = np.asarray(mask, dtype=np.float64)
+            factor_project = lambda y: y * mask  # noqa: E731
     kernel_dim = getattr(G, "kernel_dim", None)
     if whiten is None and "diagonal" in tags and hasattr(G, "diagonal"):
         diag = np.asarray(to_np(G.diagonal()), dtype=np.float64)
@@ -346,7 +399,6 @@ def from_metric_at(G, *, name=None):
         kernel_dim = 0 if kernel_dim is None else kernel_dim
     if kernel_dim is None:
         kernel_dim = _known_kernel_dim(G)
-    whiten_t = None
     if whiten is None and kernel_dim == 0:
         whiten, whiten_t = _factor(G, to_bk, to_np) or (None, None)
     basis = getattr(G, "kernel_basis", None)
@@ -365,6 +417,7 @@ def from_metric_at(G, *, name=None):
         unwhiten=unwhiten,
         whiten_t=whiten_t,
         project=project,
+        factor_project=factor_project,
         kernel_dim=kernel_dim,
         kernel_basis=basis,
         damping=float(getattr(G, "damping", 0.0) or 0.0),

@@ -95,9 +95,12 @@ class ShapeProblem:
     def hessian_kernel_norm(self, *, n_probes=10, seed=0):
         """``‖H P_ker‖_F``: the Hessian's component on the metric's kernel, as an Estimate.
 
-        Exact from ``kernel_dim`` products when the metric gives a kernel basis; a Hutchinson
-        estimate of ``‖H P_ker‖_F² = E‖H P_ker z‖²`` when it gives only a projector; ``None``
-        when the kernel is unknown. Zero for a regular metric.
+        Exact from ``kernel_dim`` products when the metric gives a kernel basis; otherwise a
+        Hutchinson estimate of ``‖H P_ker‖_F² = E‖H P_ker z‖²`` with ``P_ker = I − P``, ``P`` the
+        metric's own projector of tangent vectors (``project``) or ``G⁺G`` (exact solve, or
+        minimum-norm conjugate gradients whose status the estimate carries) — never the Krylov
+        projector of a non-symmetric whitening factor; ``None`` when the kernel is unknown. Zero
+        for a regular metric.
         """
         G = self.metric
         if G is None or G.kernel_dim == 0:
@@ -110,7 +113,12 @@ class ShapeProblem:
             return Estimate(
                 float(np.linalg.norm(np.stack(cols))), n_matvecs=len(cols), method="kernel basis"
             )
-        project = Pencil(self.hessian, G).project  # G's own projector, or G⁺G by pseudo-inverse CG
+        pencil = None
+        if G.has_project:  # the metric's own projector of tangent vectors
+            project = G.project
+        else:  # G⁺G z by the Pencil's pseudo-inverse route (exact solve, or minimum-norm CG)
+            pencil = Pencil(self.hessian, G, mode="metric")
+            project = lambda z: pencil.solve(G.mv(z))  # noqa: E731
         rng = np.random.default_rng(seed)
         sq = []
         for _ in range(n_probes):
@@ -118,11 +126,14 @@ class ShapeProblem:
             sq.append(float(np.sum(self.hessian.mv(z - project(z)) ** 2)))
         m, se = mean_and_stderr(sq)
         val = np.sqrt(max(m, 0.0))
+        ok, message = (True, "") if pencil is None else pencil.status()
         return Estimate(
             val,
             stderr=se / (2 * val) if val > 0 else se**0.5,
             n_matvecs=n_probes,
             n_probes=n_probes,
+            converged=ok,
+            message=message,
             method="hutchinson on the kernel projector",
             samples=np.array(sq),
         )
