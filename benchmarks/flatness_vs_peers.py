@@ -78,7 +78,6 @@ def to_jax(torch, module):
     import jax.numpy as jnp
 
     from rgeom.models import from_jax
-    from rgeom.models.model import Layer
     from rgeom.models.torch_adapter import from_torch
 
     ref = from_torch(module)  # the layer list (names, conv geometry) as rgeom reads it from torch
