@@ -27,7 +27,9 @@ with a large budget for the trace), then wall time, Hessian-product count and ac
   sketch is the top eigenvalue's Lanczos run, so a call costs about ``max(eig steps, n_probes)``
   products; K-FAC adds its factor pass and the ``‖H P_ker‖`` diagnostic's ``kernel_probes``
   products);
-* rgeom's overhead: total time / (its product count × the cost of one product measured here).
+* rgeom's overhead: total time / (its product count × the cost of one product measured here);
+* once, the K-FAC row with the Christoffel term kept (rgeom's default; the rows above drop it):
+  each product then also differentiates the K-FAC factor pass (forward and reverse).
 
 Peers missing from the environment are skipped cleanly. Results:
 benchmarks/results/flatness_vs_peers.json.
@@ -318,6 +320,19 @@ def run_case(torch, name, module, X, y, args):
         (t_k / rows["invariant_kfac"]["hvps"]) / (t_e / rows["naive_euclidean"]["hvps"]))
     ratios["rgeom_eig_overhead"] = rows["eig_rgeom"]["overhead"]
     ratios["rgeom_trace_overhead"] = rows["trace_rgeom"]["overhead"]
+
+    # The rows above drop the Christoffel term (christoffel=False: G⁻¹∂²L, invariant only at a
+    # critical point). rgeom's default keeps it; one run (it is slow) says what that costs here
+    # and how much it changes the numbers (the natural-gradient norm bounds the difference).
+    if not args.no_christoffel_row:
+        kw = dict(method="lanczos", measures=["max_eigenvalue", "trace"], k=1, tol=1e-3, n_probes=args.probes,
+                  progress=False, seed=0)
+        f_c, t_c = timed(lambda: flatness(prob, theta, G, christoffel=True, **kw))
+        rows["invariant_kfac_christoffel"] = {
+            "seconds": t_c, "hvps": f_c.n_matvecs, "max_eigenvalue": f_c.max_eigenvalue, "trace": f_c.trace,
+            "trace_stderr": f_c.measures["trace"].stderr, "converged": f_c.converged,
+            "natural_gradient_norm": f_c.gradient_norm, "rounds": 1}
+        ratios["kfac_invariant_christoffel/euclidean_time"] = t_c / t_e
     out["ratios"] = ratios
 
     print(f"   {'row':<18}{'seconds':>9}{'HVPs':>7}{'value':>15}{'rel.err':>10}")
@@ -337,6 +352,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="threads for torch and XLA alike (default 1)")
     ap.add_argument("--rounds", type=int, default=3, help="timing rounds; each row keeps its fastest")
     ap.add_argument("--cases", default="all", help="comma-separated case names (default: all)")
+    ap.add_argument("--no-christoffel-row", action="store_true",
+                    help="skip the (slow) K-FAC row that keeps the Christoffel term")
     args = ap.parse_args()
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                f"{'true' if args.threads > 1 else 'false'} intra_op_parallelism_threads={args.threads}")

@@ -57,7 +57,7 @@ class _Tangent:
 
     def __mul__(self, c):
         if isinstance(c, _Tangent):
-            raise TensorTypeError(f"cannot multiply two tangent objects; pair a covector with a vector instead.")
+            raise TensorTypeError("cannot multiply two tangent objects; pair a covector with a vector instead.")
         return type(self)(self.point, self.components * c)
 
     __rmul__ = __mul__
