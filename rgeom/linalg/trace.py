@@ -21,8 +21,6 @@ metric) from products with ``A`` only.
   report pays for those products once.
 """
 
-import dataclasses
-
 import numpy as np
 
 from ._kernels import gemv, gemv_t, norm
@@ -41,13 +39,14 @@ def rademacher(rng, d, n=None):
     return rng.integers(0, 2, size=shape).astype(np.float64) * 2.0 - 1.0
 
 
-def _finish(pencil, value, stderr, samples, n_probes, method):
+def _finish(pencil, value, stderr, samples, n_probes, method, products_before=0):
+    """The Estimate, counting the pencil's products since ``products_before``."""
     ok, message = pencil.status()
     return Estimate(
         value=value,
         stderr=stderr,
         converged=ok,
-        n_matvecs=pencil.n_apply,
+        n_matvecs=pencil.n_apply - products_before,
         method=method,
         n_probes=n_probes,
         message=message,
@@ -252,7 +251,7 @@ def krylov_hutchpp(
         QT = run.basis.Q[:k]
         PT = run.basis.P[:k] if pencil.uses_metric_inner else QT  # rows M q (M-inner mode)
         head = float(np.sum(run.alpha))  # tr(Qᵀ M E Q) = tr T
-        exact = run.finished and k >= pencil.range_dim
+        exact = k >= pencil.range_dim  # the Krylov space is the range: tr T is the trace
         samples = []
         for _ in range(0 if exact else g):
             z = pencil.project(rademacher(rng, pencil.d))
@@ -267,5 +266,5 @@ def krylov_hutchpp(
             bar.update(1)
     tail, stderr = mean_and_stderr(samples) if samples else (0.0, 0.0)
     reused = f", {min(shared, k)} reused" if reuse is not None and shared else ""
-    est = _finish(pencil, head + tail, stderr, samples, len(samples), f"krylov hutch++ ({k} Lanczos dims{reused})")
-    return dataclasses.replace(est, n_matvecs=pencil.n_apply - before)
+    return _finish(pencil, head + tail, stderr, samples, len(samples),
+                   f"krylov hutch++ ({k} Lanczos dims{reused})", products_before=before)
